@@ -1,0 +1,139 @@
+// Package controllers holds Klaxon's reconcilers. They are thin: fetch the object,
+// call the domain packages under internal/, write status, emit events on transitions.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/references"
+)
+
+// referencesIndex indexes Klaxon objects by the objects they reference
+// ("Kind/namespace/name"), so a change to a referenced object reaches the objects
+// waiting for it.
+const referencesIndex = ".klaxon.references"
+
+// Options configures the reconcilers.
+type Options struct {
+	// SystemNamespace is the provider's namespace, whose objects apply to every tenant.
+	SystemNamespace string
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+}
+
+// SetupWithManager registers every Klaxon reconciler and the indexes they need.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	refs := references.Resolver{SystemNamespace: opts.SystemNamespace}
+	recorder := mgr.GetEventRecorder("klaxon")
+
+	for _, obj := range []client.Object{&klaxonv1.Responder{}, &klaxonv1.OnCallSchedule{},
+		&klaxonv1.EscalationPolicy{}, &klaxonv1.StakeholderGroup{}, &klaxonv1.NotificationChannel{}} {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, referencesIndex, refs.IndexKeys); err != nil {
+			return fmt.Errorf("indexing %T by reference: %w", obj, err)
+		}
+	}
+
+	if err := ctrl.NewControllerManagedBy(mgr).
+		For(&klaxonv1.Incident{}).
+		Named("incident").
+		Complete(&IncidentReconciler{Client: mgr.GetClient(), Recorder: recorder, Now: opts.Now}); err != nil {
+		return fmt.Errorf("setting up the incident controller: %w", err)
+	}
+
+	if err := watchReferences(ctrl.NewControllerManagedBy(mgr).
+		For(&klaxonv1.OnCallSchedule{}).Named("oncallschedule"), mgr, &klaxonv1.OnCallScheduleList{},
+		references.KindResponder).
+		Complete(&OnCallScheduleReconciler{Client: mgr.GetClient(), Refs: refs, Recorder: recorder, Now: opts.Now}); err != nil {
+		return fmt.Errorf("setting up the on-call schedule controller: %w", err)
+	}
+
+	if err := watchReferences(ctrl.NewControllerManagedBy(mgr).
+		For(&klaxonv1.Responder{}).Named("responder"), mgr, &klaxonv1.ResponderList{},
+		references.KindNotificationChannel).
+		Complete(&ReferenceReconciler[*klaxonv1.Responder]{Client: mgr.GetClient(), Refs: refs, Recorder: recorder,
+			New: func() *klaxonv1.Responder { return &klaxonv1.Responder{} }}); err != nil {
+		return fmt.Errorf("setting up the responder controller: %w", err)
+	}
+
+	if err := watchReferences(ctrl.NewControllerManagedBy(mgr).
+		For(&klaxonv1.EscalationPolicy{}).Named("escalationpolicy"), mgr, &klaxonv1.EscalationPolicyList{},
+		references.KindResponder, references.KindOnCallSchedule, references.KindStakeholderGroup).
+		Complete(&ReferenceReconciler[*klaxonv1.EscalationPolicy]{Client: mgr.GetClient(), Refs: refs, Recorder: recorder,
+			New: func() *klaxonv1.EscalationPolicy { return &klaxonv1.EscalationPolicy{} }}); err != nil {
+		return fmt.Errorf("setting up the escalation policy controller: %w", err)
+	}
+
+	if err := watchReferences(ctrl.NewControllerManagedBy(mgr).
+		For(&klaxonv1.StakeholderGroup{}).Named("stakeholdergroup"), mgr, &klaxonv1.StakeholderGroupList{},
+		references.KindResponder, references.KindNotificationChannel).
+		Complete(&ReferenceReconciler[*klaxonv1.StakeholderGroup]{Client: mgr.GetClient(), Refs: refs, Recorder: recorder,
+			New: func() *klaxonv1.StakeholderGroup { return &klaxonv1.StakeholderGroup{} }}); err != nil {
+		return fmt.Errorf("setting up the stakeholder group controller: %w", err)
+	}
+
+	// Secrets are watched as metadata only: their contents never enter the cache.
+	channels := ctrl.NewControllerManagedBy(mgr).For(&klaxonv1.NotificationChannel{}).Named("notificationchannel").
+		WatchesMetadata(&corev1.Secret{}, referrers(mgr.GetClient(), &klaxonv1.NotificationChannelList{}, references.KindSecret))
+	if err := channels.Complete(&ReferenceReconciler[*klaxonv1.NotificationChannel]{Client: mgr.GetClient(), Refs: refs,
+		Recorder: recorder,
+		New:      func() *klaxonv1.NotificationChannel { return &klaxonv1.NotificationChannel{} },
+		Check:    channelSecretCheck(mgr.GetAPIReader())}); err != nil {
+		return fmt.Errorf("setting up the notification channel controller: %w", err)
+	}
+	return nil
+}
+
+// watchReferences makes a controller reconcile its objects when an object of one of
+// the referenced kinds changes. Status-only updates of the referenced object are
+// ignored; its existence and spec are what matter.
+func watchReferences(b *builder.Builder, mgr ctrl.Manager, list client.ObjectList, kinds ...string) *builder.Builder {
+	for _, kind := range kinds {
+		obj, err := references.NewObject(kind)
+		if err != nil {
+			continue // a typo here shows up as a controller that never turns Ready in tests
+		}
+		b = b.Watches(obj, referrers(mgr.GetClient(), list, kind),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	return b
+}
+
+// referrers maps an object to the reconcile requests of the objects (of list's kind)
+// that reference it, across namespaces: the provider's objects are referenced from
+// every tenant.
+func referrers(c client.Client, list client.ObjectList, kind string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		key := references.Key(kind, obj.GetNamespace(), obj.GetName())
+		if err := c.List(ctx, l, client.MatchingFields{referencesIndex: key}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing referrers", "reference", key)
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = meta.EachListItem(l, func(o runtime.Object) error {
+			m, err := meta.Accessor(o)
+			if err == nil {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.GetNamespace(), Name: m.GetName()}})
+			}
+			return nil
+		})
+		return reqs
+	})
+}

@@ -1,0 +1,75 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// conditioned is a Klaxon object with status conditions.
+type conditioned interface {
+	client.Object
+	GetConditions() []metav1.Condition
+	SetConditions([]metav1.Condition)
+	SetObservedGeneration(int64)
+}
+
+// setCondition sets one condition on obj, stamped with obj's generation.
+func setCondition(obj conditioned, typ string, status metav1.ConditionStatus, reason, message string) {
+	conds := obj.GetConditions()
+	meta.SetStatusCondition(&conds, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: message,
+		ObservedGeneration: obj.GetGeneration(),
+	})
+	obj.SetConditions(conds)
+}
+
+// removeCondition drops a condition from obj.
+func removeCondition(obj conditioned, typ string) {
+	conds := obj.GetConditions()
+	meta.RemoveStatusCondition(&conds, typ)
+	obj.SetConditions(conds)
+}
+
+// readyFlipped reports whether the Ready condition differs between two versions.
+func readyFlipped(before, after []metav1.Condition) bool {
+	b := meta.FindStatusCondition(before, "Ready")
+	a := meta.FindStatusCondition(after, "Ready")
+	if a == nil {
+		return false
+	}
+	return b == nil || b.Status != a.Status || b.Reason != a.Reason
+}
+
+// patchStatus writes obj's status if it differs from orig's. With optimisticLock the
+// patch carries orig's resourceVersion, so a concurrent writer makes it fail with a
+// conflict instead of being overwritten.
+func patchStatus(ctx context.Context, c client.Client, obj, orig client.Object, optimisticLock bool) error {
+	if equality.Semantic.DeepEqual(statusOf(orig), statusOf(obj)) {
+		return nil
+	}
+	var patch client.Patch
+	if optimisticLock {
+		patch = client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+	} else {
+		patch = client.MergeFrom(orig)
+	}
+	if err := c.Status().Patch(ctx, obj, patch); err != nil {
+		return fmt.Errorf("patching status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// statusOf extracts the status field of a Klaxon object for comparison.
+func statusOf(obj client.Object) any {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return obj
+	}
+	return u["status"]
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/klaxon-ops/klaxon/internal/localcluster"
+)
+
+// localConfig is the --local mode behind `make run`.
+type localConfig struct {
+	enabled   bool
+	dir       string
+	binaries  string
+	crds      string
+	samples   string
+	sinkAddr  string
+	apiPort   int
+	verbosity bool
+}
+
+func (c *localConfig) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.enabled, "local", false, "start an embedded control plane (kube-apiserver and etcd) and run against it; for `make run`")
+	fs.StringVar(&c.dir, "local-dir", localcluster.DefaultDir, "state of the embedded control plane: etcd data, certificates, kubeconfig, notifications.jsonl")
+	fs.StringVar(&c.binaries, "local-binaries", os.Getenv("KUBEBUILDER_ASSETS"), "directory holding kube-apiserver and etcd (hack/setup-envtest.sh prints it)")
+	fs.StringVar(&c.crds, "local-crds", "config/crd/bases", "CRD manifests to install")
+	fs.StringVar(&c.samples, "local-samples", "config/samples", "manifests to apply once the control plane is up; empty for none")
+	fs.StringVar(&c.sinkAddr, "local-sink-address", "127.0.0.1:8099", "address of the local notification sink the samples' webhook channel posts to")
+	fs.IntVar(&c.apiPort, "local-apiserver-port", localcluster.DefaultAPIServerPort, "port of the embedded kube-apiserver on 127.0.0.1")
+	fs.BoolVar(&c.verbosity, "local-verbose", false, "print the control plane's own output")
+}
+
+// localRun is a running embedded control plane and its notification sink.
+type localRun struct {
+	restConfig *rest.Config
+	cluster    *localcluster.Cluster
+	sink       *localcluster.Sink
+}
+
+func (l *localRun) stop() {
+	log := ctrl.Log.WithName("local")
+	if l.sink != nil {
+		_ = l.sink.Close()
+	}
+	if err := l.cluster.Stop(); err != nil {
+		log.Error(err, "stopping the embedded control plane")
+	}
+}
+
+// startLocal starts the embedded control plane, the notification sink and applies the
+// samples, then tells the user what to try.
+func startLocal(ctx context.Context, c localConfig, systemNamespace string) (*localRun, error) {
+	log := ctrl.Log.WithName("local")
+	if c.binaries == "" {
+		return nil, fmt.Errorf("--local needs the control plane binaries: run hack/setup-envtest.sh and pass its output as --local-binaries or KUBEBUILDER_ASSETS")
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", c.dir, err)
+	}
+	log.Info("starting the embedded control plane", "dir", c.dir)
+	opts := localcluster.Options{Dir: c.dir, BinaryDir: c.binaries, CRDDirs: []string{c.crds}, APIServerPort: c.apiPort}
+	if c.verbosity {
+		opts.Out = os.Stderr
+	}
+	cluster, err := localcluster.Start(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded control plane: %w", err)
+	}
+	run := &localRun{restConfig: cluster.Config(), cluster: cluster}
+
+	sink, err := localcluster.StartSink(c.sinkAddr, filepath.Join(c.dir, "notifications.jsonl"), os.Stdout)
+	if err != nil {
+		run.stop()
+		return nil, fmt.Errorf("starting the notification sink: %w", err)
+	}
+	run.sink = sink
+
+	if err := ensureNamespace(ctx, run.restConfig, systemNamespace); err != nil {
+		run.stop()
+		return nil, err
+	}
+	if c.samples != "" {
+		applied, err := localcluster.Apply(ctx, run.restConfig, c.samples)
+		if err != nil {
+			run.stop()
+			return nil, fmt.Errorf("applying %s: %w", c.samples, err)
+		}
+		log.Info("applied samples", "dir", c.samples, "objects", len(applied))
+	}
+	return run, nil
+}
+
+func ensureNamespace(ctx context.Context, cfg *rest.Config, name string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building a client: %w", err)
+	}
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// tour prints what to try next, once the controllers run.
+func (l *localRun) tour(dir string) {
+	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(dir, "notifications.jsonl"))
+}
+
+func printTour(kubeconfig, sinkURL, sinkFile string) {
+	fmt.Printf(`
+Klaxon is running on an embedded control plane.
+
+  kubeconfig:     %[1]s
+  notifications:  %[2]s (appended to %[3]s)
+
+Try, in another terminal:
+
+  export KUBECONFIG=%[1]s
+  alias kubectl=bin/k8s/1.37.2/kubectl
+  kubectl -n acme get responders,oncall,ep,sg,nc
+  kubectl -n acme get oncall primary -o wide
+  kubectl -n acme create -f config/samples/incidents/checkout-latency.yaml
+  kubectl -n acme get incidents
+  kubectl -n acme patch incident checkout-latency --type=merge -p '{"spec":{"state":"Acknowledged","acknowledgedBy":"alice"}}'
+  kubectl -n acme patch incident checkout-latency --type=merge -p '{"spec":{"state":"Resolved","stage":"Monitor"}}'
+  kubectl -n acme get incident checkout-latency -o jsonpath='{range .status.timeline[*]}{.time}  {.type}  {.actor}  {.message}{"\n"}{end}'
+
+Ctrl-C stops Klaxon and the control plane; state stays in the directory above.
+
+`, kubeconfig, sinkURL, sinkFile)
+}

@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,8 +34,8 @@ var (
 	// reconciler themselves.
 	directClient client.Client
 	restCfg      *rest.Config
-	scheme    = runtime.NewScheme()
-	nsCounter atomic.Int32
+	scheme       = runtime.NewScheme()
+	nsCounter    atomic.Int32
 )
 
 const (

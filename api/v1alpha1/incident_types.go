@@ -207,7 +207,7 @@ type IncidentNote struct {
 }
 
 // IncidentSpec is what people and intake say about the incident.
-// +kubebuilder:validation:XValidation:rule="self.state != 'Acknowledged' || (has(self.acknowledgedBy) && self.acknowledgedBy != ”)",message="acknowledgedBy must name who acknowledged the incident when state is Acknowledged"
+// +kubebuilder:validation:XValidation:rule="self.state != 'Acknowledged' || (has(self.acknowledgedBy) && size(self.acknowledgedBy) > 0)",message="acknowledgedBy must name who acknowledged the incident when state is Acknowledged"
 type IncidentSpec struct {
 	// Title is a one-line summary.
 	// +required

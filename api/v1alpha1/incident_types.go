@@ -306,9 +306,28 @@ type EscalationStatus struct {
 	// +optional
 	Cycle int32 `json:"cycle,omitempty"`
 
+	// LevelPagedAt is when Level was paged: the deadline it fell due at, not the
+	// send time; the next level is due its delay after this.
+	// +optional
+	LevelPagedAt *metav1.Time `json:"levelPagedAt,omitempty"`
+
 	// NextEscalationAt is when the next level is due unless someone acknowledges.
 	// +optional
 	NextEscalationAt *metav1.Time `json:"nextEscalationAt,omitempty"`
+
+	// StartLevel is the level the escalation decision started this episode at
+	// (skipping earlier levels for, say, a SEV1); 0 or 1 for the first.
+	// +optional
+	StartLevel int32 `json:"startLevel,omitempty"`
+
+	// Policy is the EscalationPolicy this episode follows, as namespace/name, and
+	// PolicyDecision the id of the escalation decision taken for it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	Policy string `json:"policy,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	PolicyDecision string `json:"policyDecision,omitempty"`
 
 	// Exhausted is true once every level of every cycle has been paged.
 	// +optional
@@ -362,6 +381,11 @@ type NotificationRecord struct {
 	// Attempts made so far.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+
+	// FirstAttemptAt is when the first attempt was made; retries give up a bounded
+	// time after it.
+	// +optional
+	FirstAttemptAt *metav1.Time `json:"firstAttemptAt,omitempty"`
 
 	// LastAttemptAt is when the last attempt was made.
 	// +optional
@@ -447,6 +471,29 @@ type DecisionRecord struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	Summary string `json:"summary,omitempty"`
+
+	// InputHash identifies what the decision was taken on; triage runs again only when
+	// its inputs change.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	InputHash string `json:"inputHash,omitempty"`
+}
+
+// ResponseDeadline is a time by which something must be done about the incident.
+type ResponseDeadline struct {
+	// Name of the deadline, e.g. regulator-notification.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// At is the deadline.
+	// +required
+	At metav1.Time `json:"at"`
+
+	// Description of what must be done.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Description string `json:"description,omitempty"`
 }
 
 // PostmortemStatus says where the incident's record was committed.
@@ -505,6 +552,11 @@ type IncidentStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Category string `json:"category,omitempty"`
+
+	// Service in effect: spec.service, or triage's decision.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Service string `json:"service,omitempty"`
 
 	// EscalationPolicy in effect, as namespace/name.
 	// +optional
@@ -571,11 +623,18 @@ type IncidentStatus struct {
 	// +optional
 	TimelineArchive *TimelineArchiveStatus `json:"timelineArchive,omitempty"`
 
+	// Deadlines that apply to the response, e.g. a regulator's 72 hours to notify a
+	// personal-data breach, as the escalation decision set them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Deadlines []ResponseDeadline `json:"deadlines,omitempty"`
+
 	// Alerts deduplicated into this incident.
 	// +optional
 	Alerts *AlertSummary `json:"alerts,omitempty"`
 
-	// Decisions taken by policy for this incident, newest last.
+	// Decisions taken by policy for this incident, newest last; older ones, and the
+	// inputs of all, are in IncidentDecision objects owned by the incident.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	Decisions []DecisionRecord `json:"decisions,omitempty"`

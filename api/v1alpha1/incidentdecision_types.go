@@ -1,0 +1,87 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// IncidentDecisionSpec is one policy decision taken for an incident, with its input,
+// so the post-mortem record can hold it and a changed policy can be replayed against it.
+type IncidentDecisionSpec struct {
+	// Incident is the name of the incident decided about.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Incident string `json:"incident"`
+
+	// Point is the decision point: triage, escalation, notify, actions, redact.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Point string `json:"point"`
+
+	// ID of the decision, as in the incident's status.decisions.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id"`
+
+	// Time of the decision: the `now` of its input.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// Summary of the outcome.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Summary string `json:"summary,omitempty"`
+
+	// Input the policies saw.
+	// +required
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Input apiextensionsv1.JSON `json:"input"`
+
+	// Output is the merged decision.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Output *apiextensionsv1.JSON `json:"output,omitempty"`
+
+	// Fallback is true when a provider's or tenant's policy failed and the built-in
+	// default decided.
+	// +optional
+	Fallback bool `json:"fallback,omitempty"`
+
+	// Errors of the policies that failed.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Errors []string `json:"errors,omitempty"`
+}
+
+// IncidentDecision records one policy decision about an incident with its input.
+// Owned by the incident.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=incdec,categories=klaxon
+// +kubebuilder:printcolumn:name="Incident",type=string,JSONPath=`.spec.incident`
+// +kubebuilder:printcolumn:name="Point",type=string,JSONPath=`.spec.point`
+// +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.spec.summary`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type IncidentDecision struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec IncidentDecisionSpec `json:"spec"`
+}
+
+// IncidentDecisionList is a list of IncidentDecisions.
+// +kubebuilder:object:root=true
+type IncidentDecisionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []IncidentDecision `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&IncidentDecision{}, &IncidentDecisionList{})
+}

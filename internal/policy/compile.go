@@ -1,0 +1,307 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// unit is one compiled policy: a compiler, a store and one prepared query per
+// decision point its modules decide. Nothing in it is shared with any other
+// policy, so one policy can neither see nor change another's decisions.
+type unit struct {
+	key      string // namespace/name
+	name     string
+	revision string
+	// queries[i] evaluates points[i]; nil when the policy has no package
+	// klaxon.<point> with an output rule.
+	queries [numPoints]*rego.PreparedEvalQuery
+	// readsDecision is false when no module reads input.decision, so the
+	// engine need not build it for this policy.
+	readsDecision bool
+}
+
+// enginePackage holds the generated rules that collect a point's outputs. It
+// lies outside data.klaxon, where no policy module may declare a package.
+const enginePackage = "__klaxon"
+
+// engineFile is the generated module's name in compiler messages.
+const engineFile = "<klaxon engine>"
+
+// parsedSource is a policy after parsing and the sandbox's checks.
+type parsedSource struct {
+	modules map[string]*ast.Module
+	data    map[string]any
+	// outputs[i] are the output rules the modules define for points[i].
+	outputs [numPoints][]string
+}
+
+// parseOptions parse v1 Rego with the sandbox's builtins.
+func parseOptions() ast.ParserOptions {
+	return ast.ParserOptions{RegoVersion: ast.RegoV1, Capabilities: sandboxCaps()}
+}
+
+// parseSource parses a policy's modules (and tests, when asked), checks
+// their packages, the builtins they call, the shape of their output rules
+// and the data. Problems come sorted by file and position.
+func parseSource(src Source, withTests bool) (*parsedSource, []Problem) {
+	var problems []Problem
+	if src.Namespace == "" || src.Name == "" {
+		problems = append(problems, Problem{Message: "a policy needs a namespace and a name"})
+	}
+	if len(src.Modules) == 0 {
+		problems = append(problems, Problem{Message: "a policy needs at least one module"})
+	}
+	ps := &parsedSource{modules: map[string]*ast.Module{}}
+	files := maps.Clone(src.Modules)
+	if withTests {
+		for name, text := range src.Tests {
+			if _, dup := files[name]; dup {
+				problems = append(problems, Problem{File: name, Message: "a test has the same file name as a module"})
+				continue
+			}
+			files[name] = text
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		m, err := ast.ParseModuleWithOpts(name, files[name], parseOptions())
+		if err != nil {
+			problems = append(problems, problemsFrom(name, err)...)
+			continue
+		}
+		if m == nil {
+			problems = append(problems, Problem{File: name, Message: "the module is empty: it needs a package"})
+			continue
+		}
+		if p := checkPackage(name, m); p != nil {
+			problems = append(problems, *p)
+			continue
+		}
+		problems = append(problems, forbiddenCalls(name, m)...)
+		problems = append(problems, ps.collectOutputs(name, m)...)
+		ps.modules[name] = m
+	}
+	if len(bytes.TrimSpace(src.Data)) > 0 {
+		var data any
+		if err := util.UnmarshalJSON(src.Data, &data); err != nil {
+			problems = append(problems, Problem{File: "data", Message: fmt.Sprintf("data is not valid JSON: %v", err)})
+		} else if obj, ok := data.(map[string]any); ok {
+			ps.data = obj
+		} else if data != nil {
+			problems = append(problems, Problem{File: "data", Message: "data must be a JSON object"})
+		}
+	}
+	if ps.data == nil {
+		ps.data = map[string]any{}
+	}
+	sortProblems(problems)
+	return ps, problems
+}
+
+// checkPackage keeps every module under data.klaxon, off data.klaxon.config
+// (the policy's data), and so off the engine's own package.
+func checkPackage(file string, m *ast.Module) *Problem {
+	path := m.Package.Path
+	ok := len(path) >= 3 && path[1].Equal(ast.InternedTerm("klaxon"))
+	if ok {
+		if s, isStr := path[2].Value.(ast.String); !isStr || s == "config" {
+			ok = false
+		}
+	}
+	if ok {
+		return nil
+	}
+	p := problemAt(file, m.Package.Location, fmt.Sprintf(
+		"package %s: a policy's packages are klaxon.<point> (%s) or other klaxon.* libraries; klaxon.config is the policy's data",
+		strings.TrimPrefix(path.String(), "data."), pointList()))
+	return &p
+}
+
+func pointList() string {
+	names := make([]string, 0, numPoints)
+	for _, p := range points {
+		names = append(names, string(p))
+	}
+	return strings.Join(names, ", ")
+}
+
+// collectOutputs records the output rules a module defines for its point,
+// and refuses a set where a point needs one value.
+func (ps *parsedSource) collectOutputs(file string, m *ast.Module) []Problem {
+	path := m.Package.Path
+	if len(path) != 3 {
+		return nil
+	}
+	s, _ := path[2].Value.(ast.String)
+	pi := Point(s).index()
+	if pi < 0 {
+		return nil
+	}
+	var problems []Problem
+	for _, r := range m.Rules {
+		if len(r.Head.Args) > 0 {
+			continue // a function, not an output
+		}
+		v, ok := r.Head.Ref()[0].Value.(ast.Var)
+		if !ok {
+			continue
+		}
+		name := string(v)
+		if name == FieldEnforced && enforceable[pi] {
+			ps.addOutput(pi, name)
+			continue
+		}
+		fi := fieldIndex(pi, name)
+		if fi < 0 {
+			continue
+		}
+		if pointFields[pi][fi].single && (r.Head.RuleKind() == ast.MultiValue || len(r.Head.Ref()) > 1) {
+			problems = append(problems, problemAt(file, r.Location, fmt.Sprintf(
+				"%s.%s must have one value (%s := ...), not be a set or an object", points[pi], name, name)))
+			continue
+		}
+		ps.addOutput(pi, name)
+	}
+	return problems
+}
+
+func (ps *parsedSource) addOutput(pi int, name string) {
+	if !slices.Contains(ps.outputs[pi], name) {
+		ps.outputs[pi] = append(ps.outputs[pi], name)
+	}
+}
+
+// engineModule generates the rules that gather each point's outputs into one
+// object, so one query per point evaluates exactly the output rules (and what
+// they need), never the package's other rules.
+func (ps *parsedSource) engineModules() (map[string]*ast.Module, []int, error) {
+	mods := map[string]*ast.Module{}
+	var decided []int
+	for pi, names := range ps.outputs {
+		if len(names) == 0 {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "package %s.%s\n\n", enginePackage, points[pi])
+		for _, name := range names {
+			fmt.Fprintf(&b, "out[%q] := data.klaxon.%s.%s\n", name, points[pi], name)
+		}
+		file := fmt.Sprintf("%s/%s", engineFile, points[pi])
+		m, err := ast.ParseModuleWithOpts(file, b.String(), parseOptions())
+		if err != nil {
+			return nil, nil, fmt.Errorf("generate the %s query: %w", points[pi], err)
+		}
+		mods[file] = m
+		decided = append(decided, pi)
+	}
+	return mods, decided, nil
+}
+
+// newCompiler returns a compiler with the sandbox's capabilities.
+func newCompiler() *ast.Compiler {
+	return ast.NewCompiler().
+		WithCapabilities(sandboxCaps()).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithEnablePrintStatements(false)
+}
+
+// newStore holds the policy's data under data.klaxon.config, kept as AST
+// values so that reading it costs no conversion per evaluation.
+func newStore(data map[string]any) storage.Store {
+	return inmem.NewFromObjectWithOpts(
+		map[string]any{"klaxon": map[string]any{"config": data}},
+		inmem.OptRoundTripOnWrite(false),
+		inmem.OptReturnASTValuesOnRead(true),
+	)
+}
+
+// keepTerm hands query results back as AST terms: the engine reads them as
+// such, and converting them to Go values would only cost allocations.
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// compileUnit compiles a policy into a unit. Problems carry file, line and
+// column; on problems the unit is nil.
+func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
+	ps, problems := parseSource(src, false)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	extra, decided, err := ps.engineModules()
+	if err != nil {
+		return nil, []Problem{{File: engineFile, Message: err.Error()}}
+	}
+	mods := maps.Clone(ps.modules)
+	maps.Copy(mods, extra)
+	c := newCompiler()
+	if c.Compile(mods); c.Failed() {
+		problems = problemsFrom("", c.Errors)
+		sortProblems(problems)
+		return nil, problems
+	}
+	store := newStore(ps.data)
+	u := &unit{key: src.Key(), name: src.Name, revision: src.Revision(), readsDecision: readsDecision(ps.modules)}
+	for _, pi := range decided {
+		query := ast.NewBody(ast.NewExpr(ast.NewTerm(ast.MustParseRef(
+			fmt.Sprintf("data.%s.%s.out", enginePackage, points[pi])))))
+		pq, err := rego.New(
+			rego.ParsedQuery(query),
+			rego.Compiler(c),
+			rego.Store(store),
+			rego.Capabilities(sandboxCaps()),
+			rego.GenerateJSON(keepTerm),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return nil, []Problem{{Message: fmt.Sprintf("prepare the %s query: %v", points[pi], err)}}
+		}
+		u.queries[pi] = &pq
+	}
+	return u, nil
+}
+
+// readsDecision says whether any module may read input.decision: a
+// reference to it, or to input as a whole (object.get(input, ...), a `with`
+// or a walk could reach it).
+func readsDecision(mods map[string]*ast.Module) bool {
+	decision := ast.InternedTerm("decision")
+	found := false
+	for _, m := range mods {
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			switch v := t.Value.(type) {
+			case ast.Var:
+				// A bare input, outside a reference (as an argument, say).
+				found = found || v.Equal(ast.InputRootDocument.Value)
+			case ast.Ref:
+				if v[0].Equal(ast.InputRootDocument) {
+					found = found || len(v) == 1 || v[1].Equal(decision) || !v[1].IsGround()
+					return true // the head of a reference is not a bare input
+				}
+			}
+			return found
+		})
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		if c := strings.Compare(a.File, b.File); c != 0 {
+			return c
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+}

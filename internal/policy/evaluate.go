@@ -1,0 +1,325 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// layer is where a policy sits: the built-in library, the provider's
+// namespace or the tenant's.
+type layer int
+
+const (
+	layerBuiltin layer = iota
+	layerProvider
+	layerTenant
+)
+
+func (l layer) String() string {
+	switch l {
+	case layerProvider:
+		return "provider"
+	case layerTenant:
+		return "tenant"
+	}
+	return "built-in"
+}
+
+// noMetrics spares every evaluation the timers OPA would otherwise start.
+var noMetrics = metrics.NoOp()
+
+// Member names the engine looks up in every result, built once.
+var (
+	fieldTerms    = func() (t [numPoints][]*ast.Term) {
+		for pi, fs := range pointFields {
+			for _, f := range fs {
+				t[pi] = append(t[pi], ast.StringTerm(f.name))
+			}
+		}
+		return t
+	}()
+	enforcedTerm = ast.StringTerm(FieldEnforced)
+	decisionTerm = ast.StringTerm("decision")
+)
+
+// merged is a point's decision as the layers build it up: one value per
+// field (nil for none), which policy set it, and what the provider enforces.
+type merged struct {
+	pi        int
+	values    []ast.Value
+	decidedBy []string
+	enforced  []bool
+}
+
+func newMerged(pi int) *merged {
+	n := len(pointFields[pi])
+	return &merged{pi: pi, values: make([]ast.Value, n), decidedBy: make([]string, n), enforced: make([]bool, n)}
+}
+
+func (m *merged) clone() *merged {
+	return &merged{
+		pi:        m.pi,
+		values:    append([]ast.Value(nil), m.values...),
+		decidedBy: append([]string(nil), m.decidedBy...),
+		enforced:  append([]bool(nil), m.enforced...),
+	}
+}
+
+// value returns field name's merged value, nil when no layer set it.
+func (m *merged) value(name string) ast.Value {
+	if fi := fieldIndex(m.pi, name); fi >= 0 {
+		return m.values[fi]
+	}
+	return nil
+}
+
+// enforcedNames lists the fields the provider enforces.
+func (m *merged) enforcedNames() []string {
+	var out []string
+	for fi, on := range m.enforced {
+		if on {
+			out = append(out, pointFields[m.pi][fi].name)
+		}
+	}
+	return out
+}
+
+// layerOutput is one policy's validated contribution.
+type layerOutput struct {
+	values   []ast.Value
+	enforced ast.Value
+}
+
+// apply merges one policy's contribution: replace fields take its value,
+// mergeKeys fields take its entries, union fields add to theirs. A tenant
+// cannot change a field the provider enforces; only the provider enforces.
+func (m *merged) apply(out layerOutput, l layer, key string) {
+	for fi, v := range out.values {
+		if v == nil || (l == layerTenant && m.enforced[fi]) {
+			continue
+		}
+		switch pointFields[m.pi][fi].merge {
+		case replace:
+			m.values[fi] = v
+		case mergeKeys:
+			m.values[fi] = mergeObjects(m.values[fi], v)
+		case union:
+			m.values[fi] = unionSets(m.values[fi], v)
+		}
+		m.decidedBy[fi] = key
+	}
+	if l == layerProvider && out.enforced != nil {
+		if set, ok := out.enforced.(ast.Set); ok {
+			set.Foreach(func(t *ast.Term) {
+				if s, ok := t.Value.(ast.String); ok {
+					if fi := fieldIndex(m.pi, string(s)); fi >= 0 {
+						m.enforced[fi] = true
+					}
+				}
+			})
+		}
+	}
+}
+
+// mergeObjects returns a new object: below's entries, replaced and extended
+// by above's. Neither argument changes; earlier snapshots share them.
+func mergeObjects(below, above ast.Value) ast.Value {
+	b, ok := below.(ast.Object)
+	if !ok {
+		return above
+	}
+	a := above.(ast.Object)
+	out := ast.NewObjectWithCapacity(a.Len() + b.Len())
+	a.Foreach(out.Insert)
+	b.Foreach(func(k, v *ast.Term) {
+		if out.Get(k) == nil {
+			out.Insert(k, v)
+		}
+	})
+	return out
+}
+
+func unionSets(below, above ast.Value) ast.Value {
+	b, ok := below.(ast.Set)
+	if !ok {
+		return above
+	}
+	return b.Union(above.(ast.Set))
+}
+
+// asObject renders the merged decision as input.decision for the next layer,
+// so a layer can extend a list rather than replace it.
+func (m *merged) asObject() ast.Object {
+	obj := ast.NewObjectWithCapacity(len(m.values))
+	for fi, v := range m.values {
+		if v != nil {
+			obj.Insert(fieldTerms[m.pi][fi], ast.NewTerm(v))
+		}
+	}
+	return obj
+}
+
+// withDecision returns the input with "decision" set; base stays unchanged.
+func withDecision(base ast.Object, m *merged) ast.Object {
+	obj := ast.NewObjectWithCapacity(base.Len() + 1)
+	base.Foreach(func(k, v *ast.Term) {
+		if !k.Equal(decisionTerm) {
+			obj.Insert(k, v)
+		}
+	})
+	obj.Insert(decisionTerm, ast.NewTerm(m.asObject()))
+	return obj
+}
+
+// errDeadline marks a policy cut off by the engine's deadline.
+var errDeadline = errors.New("deadline exceeded")
+
+// decide evaluates a point over the layers and merges them. The built-in
+// library always decides; a provider policy that fails drops the provider
+// and tenant layers (the tenant's values were written under the provider's
+// enforcement), a tenant policy that fails drops the tenant layer. Either way
+// Record.Fallback and Record.Errors say so. The error is for the caller's own
+// failures only: an input that cannot be encoded, a context that ended, or a
+// failing built-in library.
+func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*merged, Record, error) {
+	rec := Record{ID: newID(), Point: p}
+	if err := common.validate(); err != nil {
+		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
+	}
+	rec.Time = common.Now
+	raw, base, err := encodeInput(in)
+	if err != nil {
+		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
+	}
+	rec.Input = raw
+	pi := p.index()
+	cc := &checkContext{tenant: common.Tenant, system: e.system, point: p}
+	set := e.state.Load()
+	now := common.Now
+
+	m := newMerged(pi)
+	if e.builtin.queries[pi] != nil {
+		out, err := e.evalUnit(ctx, e.builtin, pi, base, now, cc)
+		if err != nil {
+			return nil, rec, fmt.Errorf("%s decision: built-in policy: %w", p, err)
+		}
+		m.apply(out, layerBuiltin, BuiltinName)
+		rec.Policies = append(rec.Policies, BuiltinName+"@"+e.builtin.revision)
+	}
+
+	tenantUnits := set.tenants[common.Tenant]
+	if common.Tenant == e.system {
+		tenantUnits = nil // the provider's own objects answer to the provider's policies
+	}
+	layers := [2]struct {
+		l     layer
+		units []*unit
+	}{{layerProvider, set.provider}, {layerTenant, tenantUnits}}
+	for _, ly := range layers {
+		before, nPolicies := m.clone(), len(rec.Policies)
+		var failed bool
+		for _, u := range ly.units {
+			if u.queries[pi] == nil {
+				continue
+			}
+			input := base
+			if u.readsDecision {
+				input = withDecision(base, m)
+			}
+			out, err := e.evalUnit(ctx, u, pi, input, now, cc)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, rec, fmt.Errorf("%s decision: %w", p, ctx.Err())
+				}
+				failed = true
+				rec.Fallback = true
+				rec.Errors = append(rec.Errors, failureMessage(ly.l, u, err))
+				break
+			}
+			m.apply(out, ly.l, u.key)
+			rec.Policies = append(rec.Policies, u.key+"@"+u.revision)
+		}
+		if failed {
+			m, rec.Policies = before, rec.Policies[:nPolicies]
+			break
+		}
+	}
+	rec.DecidedBy = map[string]string{}
+	for fi, by := range m.decidedBy {
+		if by != "" {
+			rec.DecidedBy[pointFields[pi][fi].name] = by
+		}
+	}
+	return m, rec, nil
+}
+
+func failureMessage(l layer, u *unit, err error) string {
+	consequence := "the tenant's policies were left out of this decision"
+	if l == layerProvider {
+		consequence = "used the built-in default decision"
+	}
+	return fmt.Sprintf("%s policy %s (revision %.8s): %v; %s", l, u.key, u.revision, err, consequence)
+}
+
+// evalUnit runs one policy's prepared query for a point under the engine's
+// deadline and validates what it returns.
+func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, input ast.Value, now time.Time, cc *checkContext) (layerOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	// An external cancel fired by the context costs no goroutine per
+	// evaluation, unlike the one rego starts by default.
+	c := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, c.Cancel)
+	defer stop()
+
+	rs, err := u.queries[pi].Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalTime(now),
+		rego.EvalExternalCancel(c),
+		rego.EvalMetrics(noMetrics),
+	)
+	if err != nil {
+		if topdown.IsCancel(err) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return layerOutput{}, fmt.Errorf("evaluation ran past the %s deadline: %w", e.timeout, errDeadline)
+		}
+		return layerOutput{}, fmt.Errorf("evaluation failed: %w", err)
+	}
+	out := layerOutput{values: make([]ast.Value, len(pointFields[pi]))}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return out, nil
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return out, fmt.Errorf("unexpected result %T", rs[0].Expressions[0].Value)
+	}
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return out, nil
+	}
+	for fi, f := range pointFields[pi] {
+		vt := obj.Get(fieldTerms[pi][fi])
+		if vt == nil {
+			continue
+		}
+		v, err := f.check(vt.Value, cc)
+		if err != nil {
+			return layerOutput{}, fmt.Errorf("%s.%s %w", points[pi], f.name, err)
+		}
+		out.values[fi] = v
+	}
+	if et := obj.Get(enforcedTerm); et != nil && enforceable[pi] {
+		v, err := checkEnforced(pi)(et.Value, cc)
+		if err != nil {
+			return layerOutput{}, fmt.Errorf("%s.enforced %w", points[pi], err)
+		}
+		out.enforced = v
+	}
+	return out, nil
+}

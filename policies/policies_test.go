@@ -1,0 +1,56 @@
+package policies_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/klaxon-ops/klaxon/internal/policy"
+	"github.com/klaxon-ops/klaxon/policies"
+)
+
+// TestRego runs every *_test.rego against the library under the sandbox the
+// engine evaluates it with; `make policy-test` runs this.
+func TestRego(t *testing.T) {
+	src := policy.BuiltinSource()
+	results, problems := policy.RunTests(context.Background(), src)
+	for _, p := range problems {
+		t.Errorf("%s", p)
+	}
+	if len(problems) > 0 {
+		t.FailNow()
+	}
+	if len(results) == 0 {
+		t.Fatal("no Rego test ran")
+	}
+	for _, r := range results {
+		t.Run(r.Package+"."+r.Name, func(t *testing.T) {
+			switch {
+			case r.Skip:
+				t.Skip("todo")
+			case !r.Pass:
+				t.Errorf("%s:%d: %s", r.File, r.Line, r.Message)
+			}
+		})
+	}
+}
+
+// TestEveryModuleHasTests keeps the library's promise that each module
+// comes with a _test.rego.
+func TestEveryModuleHasTests(t *testing.T) {
+	tests := policies.Tests()
+	for name := range policies.Modules() {
+		if _, ok := tests[name[:len(name)-len(".rego")]+"_test.rego"]; !ok {
+			t.Errorf("%s has no %s_test.rego", name, name[:len(name)-len(".rego")])
+		}
+	}
+}
+
+// TestLibraryCompilesInTheEngine checks the library passes the engine's own
+// checks (packages, output rules, sandbox) and its tests, as Check runs them.
+func TestLibraryCompilesInTheEngine(t *testing.T) {
+	if problems := policy.Check(context.Background(), policy.BuiltinSource()); len(problems) > 0 {
+		for _, p := range problems {
+			t.Errorf("%s", p)
+		}
+	}
+}

@@ -17,7 +17,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 
 # Go test flags: the suite runs with the race detector; a controller is concurrent code.
 GO_TEST_FLAGS ?= -race -timeout 30m
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml
 
 .PHONY: all
 all: build
@@ -32,7 +32,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
-	$(CONTROLLER_GEN) rbac:roleName=klaxon-manager crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/..." paths="./controllers/..." paths="./internal/webhook/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
@@ -59,8 +59,12 @@ envtest: ## Build kube-apiserver, kubectl and etcd into bin/k8s/ (once).
 	@hack/setup-envtest.sh >/dev/null
 
 .PHONY: test
-test: verify vet envtest ## Run every test: unit, envtest against a real kube-apiserver, end to end.
+test: verify vet envtest policy-test ## Run every test: unit, envtest against a real kube-apiserver, end to end.
 	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: policy-test
+policy-test: ## Run the default policy library's Rego tests.
+	go test ./policies/...
 
 .PHONY: test-e2e
 test-e2e: envtest ## Run only the end-to-end tests.

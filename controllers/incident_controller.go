@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,13 +11,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/dispatch"
 	"github.com/klaxon-ops/klaxon/internal/incident"
+	"github.com/klaxon-ops/klaxon/internal/policy"
 )
 
 // IncidentReconciler tracks an incident's lifecycle: it turns changes of state, stage,
@@ -25,6 +29,15 @@ import (
 type IncidentReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Engine takes the policy decisions.
+	Engine *policy.Engine
+	// Dispatcher pages and notifies; nil disables notifications.
+	Dispatcher *dispatch.Dispatcher
+	// APIReader reads incidents past the cache when a write conflicts.
+	APIReader client.Reader
+	// PoliciesLoaded reports whether the engine holds every IncidentPolicy yet; until
+	// it does, decisions wait rather than be taken on the defaults alone.
+	PoliciesLoaded func() bool
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -32,6 +45,7 @@ type IncidentReconciler struct {
 // +kubebuilder:rbac:groups=klaxon.dev,resources=incidents,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=klaxon.dev,resources=incidents/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=klaxon.dev,resources=incidenttimelines,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=klaxon.dev,resources=incidentdecisions,verbs=get;list;watch;create
 
 // Reconcile observes one incident.
 func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -42,9 +56,31 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	if !inc.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
+	if r.PoliciesLoaded != nil && !r.PoliciesLoaded() {
+		return reconcile.Result{RequeueAfter: 500 * time.Millisecond}, nil
+	}
 	orig := inc.DeepCopy()
+	now := r.Now()
 
-	transitions := incident.Observe(&inc, r.Now())
+	transitions := incident.Observe(&inc, now)
+	triaged, err := r.triage(ctx, &inc, now)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	transitions = append(transitions, triaged...)
+
+	var work dispatch.Work
+	if r.Dispatcher != nil {
+		if work, err = r.Dispatcher.Plan(ctx, &inc, notices(transitions), now); err != nil {
+			return reconcile.Result{}, err
+		}
+		for _, d := range work.Decisions {
+			if err := r.storeDecision(ctx, &inc, d); err != nil {
+				return reconcile.Result{}, err
+			}
+			incident.AppendDecision(&inc.Status, d)
+		}
+	}
 	if err := r.archiveTimeline(ctx, &inc); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -68,7 +104,133 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		}
 		r.Recorder.Eventf(&inc, nil, typ, t.Reason, "Transition", "%s", eventNote(t))
 	}
-	return reconcile.Result{}, nil
+	for _, warn := range work.Warnings {
+		r.Recorder.Eventf(&inc, nil, corev1.EventTypeWarning, "TemplateFailed", "Notify", "%s", warn)
+	}
+
+	// The claims are stored: deliver, then record the results.
+	next := work.Next
+	if len(work.Sends) > 0 {
+		retryAt, err := r.deliver(ctx, &inc, work.Sends, now)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		next = earliest(next, retryAt)
+	}
+	return requeueAt(next, r.Now()), nil
+}
+
+// deliver makes the claimed deliveries and records their results, re-reading the
+// incident when someone else wrote it meanwhile (an acknowledgement, intake): the
+// results are entries keyed by delivery, so applying them again is safe.
+func (r *IncidentReconciler) deliver(ctx context.Context, inc *klaxonv1.Incident, sends []dispatch.Send, now time.Time) (time.Time, error) {
+	results := r.Dispatcher.Deliver(ctx, sends)
+	done := r.Now()
+	var next time.Time
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		orig := inc.DeepCopy()
+		next = r.Dispatcher.Apply(&inc.Status, results, done)
+		if err := r.archiveTimeline(ctx, inc); err != nil {
+			return err
+		}
+		err := patchStatus(ctx, r.Client, inc, orig, true)
+		if apierrors.IsConflict(err) {
+			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(inc), inc); gerr != nil {
+				return gerr
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("recording deliveries of %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	return next, nil
+}
+
+// notices are the transitions stakeholders may hear of.
+func notices(ts []incident.Transition) []dispatch.Notice {
+	var out []dispatch.Notice
+	for _, t := range ts {
+		switch t.Reason {
+		case klaxonv1.ReasonTriggered, klaxonv1.ReasonReopened:
+			out = append(out, dispatch.Notice{Event: klaxonv1.EventTriggered, Actor: t.Actor})
+		case klaxonv1.ReasonAcknowledged:
+			out = append(out, dispatch.Notice{Event: klaxonv1.EventAcknowledged, Actor: t.Actor})
+		case klaxonv1.ReasonResolved:
+			out = append(out, dispatch.Notice{Event: klaxonv1.EventResolved, Actor: t.Actor})
+		case klaxonv1.ReasonStageChanged:
+			out = append(out, dispatch.Notice{Event: klaxonv1.EventStageChanged, Actor: t.Actor, Variant: stageOf(t.Message)})
+		}
+	}
+	return out
+}
+
+// stageOf reads the stage a StageChanged moved to from its message ("stage A -> B").
+func stageOf(msg string) string {
+	if i := strings.LastIndex(msg, "-> "); i >= 0 {
+		return msg[i+3:]
+	}
+	return msg
+}
+
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// requeueAt asks to come back at t (never before it); nothing when t is zero.
+func requeueAt(t, now time.Time) reconcile.Result {
+	if t.IsZero() {
+		return reconcile.Result{}
+	}
+	d := t.Sub(now)
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	return reconcile.Result{RequeueAfter: d}
+}
+
+// triage runs the triage decision point when the incident is new or what triage
+// decides on has changed, applies the decision, and keeps its input in an
+// IncidentDecision owned by the incident (created before status refers to it).
+func (r *IncidentReconciler) triage(ctx context.Context, inc *klaxonv1.Incident, now time.Time) ([]incident.Transition, error) {
+	hash := incident.TriageHash(inc)
+	if incident.LastTriageHash(&inc.Status) == hash {
+		return nil, nil
+	}
+	d, rec, err := r.Engine.Triage(ctx, policy.TriageInput{Input: policy.Input{Incident: inc, Tenant: inc.Namespace, Now: now}})
+	if err != nil {
+		return nil, fmt.Errorf("triage of %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	dec := incident.Decision{Point: string(rec.Point), ID: rec.ID, Time: rec.Time, Summary: rec.Summary,
+		InputHash: hash, Input: rec.Input, Output: d, Fallback: rec.Fallback, Errors: rec.Errors}
+	if err := r.storeDecision(ctx, inc, dec); err != nil {
+		return nil, err
+	}
+	incident.AppendDecision(&inc.Status, dec)
+	return incident.ApplyTriage(inc, incident.Triage{Severity: d.Severity, Category: d.Category, Service: d.Service,
+		EscalationPolicy: d.EscalationPolicy, StakeholderGroups: d.StakeholderGroups, Runbooks: d.Runbooks,
+		Enforced: d.Enforced}, now), nil
+}
+
+// storeDecision creates the IncidentDecision that keeps a decision's input.
+func (r *IncidentReconciler) storeDecision(ctx context.Context, inc *klaxonv1.Incident, d incident.Decision) error {
+	obj, err := incident.DecisionObject(inc, d)
+	if err != nil {
+		return err
+	}
+	if err := controllerutil.SetControllerReference(inc, obj, r.Client.Scheme()); err != nil {
+		return fmt.Errorf("owning decision %s: %w", obj.Name, err)
+	}
+	if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("storing decision %s: %w", obj.Name, err)
+	}
+	return nil
 }
 
 // archiveTimeline moves the oldest timeline entries into owned IncidentTimeline

@@ -56,8 +56,9 @@ func TestIncidentLifecycle(t *testing.T) {
 		g.Expect(got.Status.Severity).To(Equal(klaxonv1.SEV1))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, klaxonv1.ConditionReady)).To(BeTrue())
 		g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, klaxonv1.ConditionAcknowledged)).To(BeTrue())
-		g.Expect(got.Status.Timeline).To(HaveLen(1))
+		g.Expect(got.Status.Timeline).To(HaveLen(2))
 		g.Expect(got.Status.Timeline[0].Type).To(Equal("Triggered"))
+		g.Expect(got.Status.Timeline[1].Type).To(Equal("Triaged"))
 	}).Should(Succeed())
 
 	updateSpec(g, ns, "db-down", func(i *klaxonv1.Incident) {
@@ -89,10 +90,10 @@ func TestIncidentLifecycle(t *testing.T) {
 	for _, e := range resolved.Status.Timeline {
 		types = append(types, e.Type)
 	}
-	g.Expect(types).To(Equal([]string{"Triggered", "Acknowledged", "StageChanged", "Resolved"}))
+	g.Expect(types).To(Equal([]string{"Triggered", "Triaged", "Acknowledged", "StageChanged", "Resolved"}))
 
 	// Reconciling again changes nothing: no write, so the resourceVersion stays.
-	r := &IncidentReconciler{Client: k8sClient, Recorder: &events.FakeRecorder{}, Now: time.Now}
+	r := &IncidentReconciler{Client: k8sClient, Recorder: &events.FakeRecorder{}, Engine: engine, Now: time.Now}
 	_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(resolved)})
 	g.Expect(err).NotTo(HaveOccurred())
 	again := &klaxonv1.Incident{}
@@ -109,13 +110,13 @@ func TestIncidentLifecycle(t *testing.T) {
 				reasons[e.Reason]++
 			}
 		}
-		g.Expect(reasons).To(Equal(map[string]int{"Triggered": 1, "Acknowledged": 1, "StageChanged": 1, "Resolved": 1}))
+		g.Expect(reasons).To(Equal(map[string]int{"Triggered": 1, "Triaged": 1, "Acknowledged": 1, "StageChanged": 1, "Resolved": 1}))
 	}).Should(Succeed())
 	g.Consistently(func(g Gomega) int {
 		var evs eventsv1.EventList
 		g.Expect(k8sClient.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
 		return len(evs.Items)
-	}, 2*time.Second, 200*time.Millisecond).Should(Equal(4))
+	}, 2*time.Second, 200*time.Millisecond).Should(Equal(5))
 
 	// Reopen: back to Triggered, counted.
 	updateSpec(g, ns, "db-down", func(i *klaxonv1.Incident) { i.Spec.State = klaxonv1.StateTriggered })
@@ -142,7 +143,7 @@ func TestIncidentHistoryStaysBounded(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{directLabel: "true"}},
 		Spec:       klaxonv1.IncidentSpec{Title: "region outage", Severity: klaxonv1.SEV1},
 	})).To(Succeed())
-	r := &IncidentReconciler{Client: directClient, Recorder: &events.FakeRecorder{}, Now: time.Now}
+	r := &IncidentReconciler{Client: directClient, Recorder: &events.FakeRecorder{}, Engine: engine, Now: time.Now}
 	reconcileOnce := func() {
 		res, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: key})
 		g.Expect(err).NotTo(HaveOccurred())
@@ -181,10 +182,11 @@ func TestIncidentHistoryStaysBounded(t *testing.T) {
 
 	history, err := incident.History(ctx, directClient, got)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(history).To(HaveLen(1 + steps*perStep))
+	g.Expect(history).To(HaveLen(2 + steps*perStep))
 	g.Expect(history[0].Type).To(Equal("Triggered"))
+	g.Expect(history[1].Type).To(Equal("Triaged"))
 	for i := 0; i < steps; i++ {
-		step := history[1+perStep*i : 1+perStep*(i+1)]
+		step := history[2+perStep*i : 2+perStep*(i+1)]
 		ack := "Acknowledged"
 		if i%2 == 1 {
 			ack = "Unacknowledged"

@@ -11,14 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/dispatch"
+	"github.com/klaxon-ops/klaxon/internal/policy"
 	"github.com/klaxon-ops/klaxon/internal/references"
 )
 
@@ -31,9 +35,18 @@ const referencesIndex = ".klaxon.references"
 type Options struct {
 	// SystemNamespace is the provider's namespace, whose objects apply to every tenant.
 	SystemNamespace string
+	// Engine takes policy decisions; SetupWithManager keeps it loaded with every
+	// IncidentPolicy.
+	Engine *policy.Engine
+	// Notify configures paging and notifications.
+	Notify dispatch.Options
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
 }
+
+// escalationPolicyIndex indexes incidents by the escalation policy they follow, so an
+// edit of the policy reaches them at once.
+const escalationPolicyIndex = ".status.escalationPolicy"
 
 // SetupWithManager registers every Klaxon reconciler and the indexes they need.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
@@ -50,10 +63,59 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		}
 	}
 
+	// Policies load on every replica: admission evaluates them everywhere.
+	policies := &IncidentPolicyReconciler{Client: mgr.GetClient(), Engine: opts.Engine, Recorder: recorder}
+	if err := ctrl.NewControllerManagedBy(mgr).
+		For(&klaxonv1.IncidentPolicy{}).
+		Named("incidentpolicy").
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+		Complete(policies); err != nil {
+		return fmt.Errorf("setting up the incident policy controller: %w", err)
+	}
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("waiting for the cache to load incident policies")
+		}
+		return policies.LoadAll(ctx, mgr.GetClient())
+	})); err != nil {
+		return fmt.Errorf("adding the policy loader: %w", err)
+	}
+
+	opts.Notify.SystemNamespace = opts.SystemNamespace
+	dispatcher, err := dispatch.New(mgr.GetClient(), mgr.GetAPIReader(), opts.Engine, opts.Notify)
+	if err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &klaxonv1.Incident{}, escalationPolicyIndex,
+		func(o client.Object) []string {
+			if ep := o.(*klaxonv1.Incident).Status.EscalationPolicy; ep != "" {
+				return []string{ep}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("indexing incidents by escalation policy: %w", err)
+	}
 	if err := ctrl.NewControllerManagedBy(mgr).
 		For(&klaxonv1.Incident{}).
 		Named("incident").
-		Complete(&IncidentReconciler{Client: mgr.GetClient(), Recorder: recorder, Now: opts.Now}); err != nil {
+		// Deliveries wait on receivers: several incidents are worked on at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
+		Watches(&klaxonv1.EscalationPolicy{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				var list klaxonv1.IncidentList
+				if err := mgr.GetClient().List(ctx, &list, client.MatchingFields{escalationPolicyIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+					return nil
+				}
+				var reqs []reconcile.Request
+				for _, inc := range list.Items {
+					if inc.Status.State != klaxonv1.StateResolved {
+						reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: inc.Namespace, Name: inc.Name}})
+					}
+				}
+				return reqs
+			}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Complete(&IncidentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+			Engine: opts.Engine, Dispatcher: dispatcher, PoliciesLoaded: policies.Loaded, Now: opts.Now}); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
 	}
 
@@ -99,6 +161,12 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	return nil
 }
+
+// everyReplica is a runnable that runs on every replica, not only the leader.
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (f everyReplica) NeedLeaderElection() bool        { return false }
 
 // watchReferences makes a controller reconcile its objects when an object of one of
 // the referenced kinds changes. Status-only updates of the referenced object are

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/policy"
 	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
 
@@ -30,6 +31,8 @@ import (
 var (
 	k8sClient client.Client
 	apiReader client.Reader
+	// engine is the policy engine the suite's reconcilers use.
+	engine *policy.Engine
 	// directClient talks to the API server without a cache, for tests that call a
 	// reconciler themselves.
 	directClient client.Client
@@ -77,7 +80,11 @@ func runSuite(m *testing.M) int {
 	if err != nil {
 		panic(err)
 	}
-	if err := SetupWithManager(mgr, Options{SystemNamespace: systemNamespace}); err != nil {
+	engine, err = policy.NewEngine(policy.Options{SystemNamespace: systemNamespace})
+	if err != nil {
+		panic(err)
+	}
+	if err := SetupWithManager(mgr, Options{SystemNamespace: systemNamespace, Engine: engine}); err != nil {
 		panic(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

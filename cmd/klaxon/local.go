@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +26,7 @@ type localConfig struct {
 	binaries  string
 	crds      string
 	samples   string
+	webhooks  string
 	sinkAddr  string
 	apiPort   int
 	verbosity bool
@@ -35,6 +38,7 @@ func (c *localConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.binaries, "local-binaries", os.Getenv("KUBEBUILDER_ASSETS"), "directory holding kube-apiserver and etcd (hack/setup-envtest.sh prints it)")
 	fs.StringVar(&c.crds, "local-crds", "config/crd/bases", "CRD manifests to install")
 	fs.StringVar(&c.samples, "local-samples", "config/samples", "manifests to apply once the control plane is up; empty for none")
+	fs.StringVar(&c.webhooks, "local-webhooks", "config/webhook/manifests.yaml", "webhook configurations to point at this process")
 	fs.StringVar(&c.sinkAddr, "local-sink-address", "127.0.0.1:8099", "address of the local notification sink the samples' webhook channel posts to")
 	fs.IntVar(&c.apiPort, "local-apiserver-port", localcluster.DefaultAPIServerPort, "port of the embedded kube-apiserver on 127.0.0.1")
 	fs.BoolVar(&c.verbosity, "local-verbose", false, "print the control plane's own output")
@@ -42,9 +46,11 @@ func (c *localConfig) register(fs *flag.FlagSet) {
 
 // localRun is a running embedded control plane and its notification sink.
 type localRun struct {
-	restConfig *rest.Config
-	cluster    *localcluster.Cluster
-	sink       *localcluster.Sink
+	config         localConfig
+	restConfig     *rest.Config
+	cluster        *localcluster.Cluster
+	sink           *localcluster.Sink
+	webhookCertDir string
 }
 
 func (l *localRun) stop() {
@@ -59,7 +65,7 @@ func (l *localRun) stop() {
 
 // startLocal starts the embedded control plane, the notification sink and applies the
 // samples, then tells the user what to try.
-func startLocal(ctx context.Context, c localConfig, systemNamespace string) (*localRun, error) {
+func startLocal(ctx context.Context, c localConfig, systemNamespace string, webhookPort int) (*localRun, error) {
 	log := ctrl.Log.WithName("local")
 	if c.binaries == "" {
 		return nil, fmt.Errorf("--local needs the control plane binaries: run hack/setup-envtest.sh and pass its output as --local-binaries or KUBEBUILDER_ASSETS")
@@ -76,7 +82,7 @@ func startLocal(ctx context.Context, c localConfig, systemNamespace string) (*lo
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded control plane: %w", err)
 	}
-	run := &localRun{restConfig: cluster.Config(), cluster: cluster}
+	run := &localRun{config: c, restConfig: cluster.Config(), cluster: cluster}
 
 	sink, err := localcluster.StartSink(c.sinkAddr, filepath.Join(c.dir, "notifications.jsonl"), os.Stdout)
 	if err != nil {
@@ -89,13 +95,10 @@ func startLocal(ctx context.Context, c localConfig, systemNamespace string) (*lo
 		run.stop()
 		return nil, err
 	}
-	if c.samples != "" {
-		applied, err := localcluster.Apply(ctx, run.restConfig, c.samples)
-		if err != nil {
-			run.stop()
-			return nil, fmt.Errorf("applying %s: %w", c.samples, err)
-		}
-		log.Info("applied samples", "dir", c.samples, "objects", len(applied))
+	run.webhookCertDir, err = cluster.InstallWebhooks(ctx, c.webhooks, webhookPort)
+	if err != nil {
+		run.stop()
+		return nil, fmt.Errorf("installing the admission webhooks: %w", err)
 	}
 	return run, nil
 }
@@ -112,9 +115,24 @@ func ensureNamespace(ctx context.Context, cfg *rest.Config, name string) error {
 	return nil
 }
 
-// tour prints what to try next, once the controllers run.
-func (l *localRun) tour(dir string) {
-	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(dir, "notifications.jsonl"))
+// afterStart runs once the manager serves admission: it applies the samples (which
+// admission checks) and prints what to try next.
+func (l *localRun) afterStart(ctx context.Context, webhookStarted func() error) error {
+	log := ctrl.Log.WithName("local")
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return webhookStarted() == nil, nil
+	}); err != nil {
+		return fmt.Errorf("waiting for the webhook server: %w", err)
+	}
+	if l.config.samples != "" {
+		applied, err := localcluster.Apply(ctx, l.restConfig, l.config.samples)
+		if err != nil {
+			return fmt.Errorf("applying %s: %w", l.config.samples, err)
+		}
+		log.Info("applied samples", "dir", l.config.samples, "objects", len(applied))
+	}
+	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(l.config.dir, "notifications.jsonl"))
+	return nil
 }
 
 func printTour(kubeconfig, sinkURL, sinkFile string) {

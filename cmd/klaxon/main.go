@@ -9,19 +9,31 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/controllers"
+	"github.com/klaxon-ops/klaxon/internal/dispatch"
+	"github.com/klaxon-ops/klaxon/internal/policy"
+	"github.com/klaxon-ops/klaxon/internal/respond"
+	"github.com/klaxon-ops/klaxon/internal/server"
+	klaxonwebhook "github.com/klaxon-ops/klaxon/internal/webhook"
 )
 
 // config is everything the flags set.
@@ -33,6 +45,12 @@ type config struct {
 	systemNamespace string
 	qps             float64
 	burst           int
+	webhookPort     int
+	webhookCertDir  string
+	policyTimeout   time.Duration
+	httpAddr        string
+	externalURL     string
+	respondKeys     string
 	local           localConfig
 }
 
@@ -45,6 +63,12 @@ func main() {
 	flag.StringVar(&cfg.systemNamespace, "system-namespace", klaxonv1.DefaultSystemNamespace, "the provider's namespace, whose policies and groups apply to every tenant")
 	flag.Float64Var(&cfg.qps, "kube-api-qps", 50, "steady queries per second to the Kubernetes API")
 	flag.IntVar(&cfg.burst, "kube-api-burst", 100, "burst of queries to the Kubernetes API")
+	flag.IntVar(&cfg.webhookPort, "webhook-port", 9443, "port the admission webhook server listens on (every replica serves it)")
+	flag.StringVar(&cfg.webhookCertDir, "webhook-cert-dir", "", "directory with the webhook serving certificate (tls.crt, tls.key); controller-runtime's default when empty")
+	flag.DurationVar(&cfg.policyTimeout, "policy-timeout", policy.DefaultTimeout, "deadline of one policy's evaluation at a decision point; past it the built-in default decides")
+	flag.StringVar(&cfg.httpAddr, "http-bind-address", ":8090", "address of the HTTP server: alert intake, heartbeats, respond links, dashboard (every replica serves it)")
+	flag.StringVar(&cfg.externalURL, "external-url", "", "URL people reach the HTTP server at, for the links in pages; http://localhost<http-bind-address port> when empty")
+	flag.StringVar(&cfg.respondKeys, "respond-keys-secret", "klaxon-respond-keys", "Secret in the system namespace with the keys that sign respond links (created when missing)")
 	cfg.local.register(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -63,13 +87,14 @@ func run(ctx context.Context, cfg config) error {
 	var restCfg *rest.Config
 	var local *localRun
 	if cfg.local.enabled {
-		lc, err := startLocal(ctx, cfg.local, cfg.systemNamespace)
+		lc, err := startLocal(ctx, cfg.local, cfg.systemNamespace, cfg.webhookPort)
 		if err != nil {
 			return err
 		}
 		defer lc.stop()
 		local = lc
 		restCfg = lc.restConfig
+		cfg.webhookCertDir = lc.webhookCertDir
 		// If the control plane dies, stop too rather than reconcile against nothing.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -111,24 +136,64 @@ func run(ctx context.Context, cfg config) error {
 		// Stepping down promptly on shutdown lets the next leader start escalating
 		// without waiting out the lease.
 		LeaderElectionReleaseOnCancel: true,
+		WebhookServer:                 webhook.NewServer(webhook.Options{Port: cfg.webhookPort, CertDir: cfg.webhookCertDir}),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{SystemNamespace: cfg.systemNamespace}); err != nil {
+	engine, err := policy.NewEngine(policy.Options{SystemNamespace: cfg.systemNamespace, Timeout: cfg.policyTimeout})
+	if err != nil {
+		return fmt.Errorf("loading the built-in policies: %w", err)
+	}
+	direct, err := client.New(restCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("building a client: %w", err)
+	}
+	linkKeys, err := respond.LoadKeys(ctx, direct, cfg.systemNamespace, cfg.respondKeys)
+	if err != nil {
 		return err
 	}
+	external := cfg.externalURL
+	if external == "" {
+		external = "http://localhost" + cfg.httpAddr[strings.LastIndex(cfg.httpAddr, ":"):]
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{SystemNamespace: cfg.systemNamespace, Engine: engine,
+		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}}); err != nil {
+		return err
+	}
+
+	srv := server.New(cfg.httpAddr, func() error {
+		c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(c) {
+			return fmt.Errorf("caches not synced")
+		}
+		return nil
+	})
+	(&respond.Handler{Client: direct, Keys: linkKeys, Now: time.Now}).Register(srv.Handle)
+	if err := mgr.Add(srv); err != nil {
+		return fmt.Errorf("adding the HTTP server: %w", err)
+	}
+	self, err := whoAmI(ctx, restCfg)
+	if err != nil {
+		return err
+	}
+	klaxonwebhook.Setup(mgr, klaxonwebhook.Options{SystemNamespace: cfg.systemNamespace, Trusted: []string{self},
+		Policy: klaxonwebhook.EnginePolicy{Engine: engine}})
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 
 	if local != nil {
 		// Runs once the controllers have started, so the tour is the last thing printed.
+		webhookStarted := mgr.GetWebhookServer().StartedChecker()
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-			local.tour(cfg.local.dir)
+			if err := local.afterStart(ctx, func() error { return webhookStarted(nil) }); err != nil {
+				return err
+			}
 			<-ctx.Done()
 			return nil
 		})); err != nil {
@@ -141,4 +206,18 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// whoAmI asks the API server who this process is, so admission can trust Klaxon's own
+// requests to name the responder who acted.
+func whoAmI(ctx context.Context, cfg *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("building a client: %w", err)
+	}
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("asking the API server who klaxon is: %w", err)
+	}
+	return r.Status.UserInfo.Username, nil
 }

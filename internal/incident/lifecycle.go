@@ -10,9 +10,6 @@ import (
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 )
 
-// DefaultSeverity is the severity of an incident nobody and nothing has rated.
-const DefaultSeverity = klaxonv1.SEV3
-
 // maxClockSkew is how far in the future a stamped change time may be before it is
 // distrusted and replaced by the time the controller observes the change.
 const maxClockSkew = time.Minute
@@ -104,24 +101,6 @@ func Observe(inc *klaxonv1.Incident, now time.Time) []Transition {
 		observeState(inc, now, record)
 	}
 
-	if sev := EffectiveSeverity(inc); sev != st.Severity {
-		if st.Severity != "" {
-			record(Transition{Reason: "SeverityChanged", At: now,
-				Message: fmt.Sprintf("severity %s -> %s", st.Severity, sev)})
-		}
-		st.Severity = sev
-	}
-	if inc.Spec.Category != "" {
-		st.Category = inc.Spec.Category
-	}
-	if ref := inc.Spec.EscalationPolicyRef; ref != nil {
-		ns := ref.Namespace
-		if ns == "" {
-			ns = inc.Namespace
-		}
-		st.EscalationPolicy = ns + "/" + ref.Name
-	}
-
 	setConditions(inc)
 	return out
 }
@@ -140,21 +119,6 @@ func observeState(inc *klaxonv1.Incident, now time.Time, record func(Transition)
 	for _, t := range stateTransitions(st, want, actor, at) {
 		record(t)
 	}
-}
-
-// EffectiveSeverity is the severity in effect when no policy has decided: a person's
-// choice, then what the alert suggests, then the default.
-func EffectiveSeverity(inc *klaxonv1.Incident) klaxonv1.Severity {
-	if inc.Spec.Severity != "" {
-		return inc.Spec.Severity
-	}
-	if s := inc.Spec.Source; s != nil && s.SuggestedSeverity != "" {
-		return s.SuggestedSeverity
-	}
-	if inc.Status.Severity != "" {
-		return inc.Status.Severity
-	}
-	return DefaultSeverity
 }
 
 // stateTransitions moves st from its state to want and says what happened. A jump the

@@ -40,9 +40,6 @@ func TestObserveLifecycle(t *testing.T) {
 	if !inc.Status.TriggeredAt.Time.Equal(t0) {
 		t.Errorf("triggeredAt = %v, want the creation time %v", inc.Status.TriggeredAt, t0)
 	}
-	if inc.Status.Severity != klaxonv1.SEV2 {
-		t.Errorf("severity = %q, want SEV2 from spec", inc.Status.Severity)
-	}
 
 	// Acknowledge, stamped by the webhook three minutes after the trigger.
 	inc.Spec.State, inc.Spec.AcknowledgedBy = klaxonv1.StateAcknowledged, "alice"
@@ -163,27 +160,11 @@ func TestChangeStampDistrusted(t *testing.T) {
 	}
 }
 
-func TestSeverity(t *testing.T) {
+func TestOpenedBySource(t *testing.T) {
 	inc := newIncident()
-	inc.Spec.Severity = ""
-	inc.Spec.Source = &klaxonv1.IncidentSource{Kind: klaxonv1.SourceAlertSource, Name: "prom", SuggestedSeverity: klaxonv1.SEV1}
-	got := Observe(inc, t0)
-	if inc.Status.Severity != klaxonv1.SEV1 {
-		t.Fatalf("severity = %q, want the alert's SEV1", inc.Status.Severity)
-	}
-	if got[0].Actor != "AlertSource/prom" {
+	inc.Spec.Source = &klaxonv1.IncidentSource{Kind: klaxonv1.SourceAlertSource, Name: "prom"}
+	if got := Observe(inc, t0); got[0].Actor != "AlertSource/prom" {
 		t.Errorf("opened by %q, want AlertSource/prom", got[0].Actor)
-	}
-	inc.Spec.Severity = klaxonv1.SEV3
-	if r := reasons(Observe(inc, t0.Add(time.Minute))); r != "SeverityChanged" || inc.Status.Severity != klaxonv1.SEV3 {
-		t.Fatalf("override: %q %q", r, inc.Status.Severity)
-	}
-
-	bare := newIncident()
-	bare.Spec.Severity = ""
-	Observe(bare, t0)
-	if bare.Status.Severity != DefaultSeverity {
-		t.Errorf("unrated severity = %q, want %q", bare.Status.Severity, DefaultSeverity)
 	}
 }
 

@@ -65,6 +65,8 @@ type Options struct {
 type Cluster struct {
 	kubeconfig string
 	cfg        *rest.Config
+	dir        string
+	pki        *pki
 
 	launcher  *launcher
 	unlock    func() // releases Dir/lock
@@ -117,6 +119,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{
 		kubeconfig: filepath.Join(opts.Dir, "kubeconfig"),
+		dir:        opts.Dir,
 		launcher:   newLauncher(),
 		unlock:     unlock,
 		done:       make(chan struct{}),
@@ -130,6 +133,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return fail(fmt.Errorf("prepare certificates: %w", err))
 	}
+	c.pki = certs
 	if err := checkPortFree(opts.APIServerPort); err != nil {
 		return fail(err)
 	}

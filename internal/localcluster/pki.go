@@ -53,6 +53,7 @@ type pkiFiles struct {
 // admin credentials for the kubeconfig and rest.Config.
 type pki struct {
 	files    pkiFiles
+	ca       *keyPair // signs the webhook serving certificate too
 	caPEM    []byte
 	adminCrt []byte
 	adminKey []byte
@@ -92,6 +93,7 @@ func ensurePKI(dir string, now time.Time) (*pki, error) {
 		}
 	}
 	p.caPEM = encodeCert(ca.cert)
+	p.ca = ca
 
 	serving := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},

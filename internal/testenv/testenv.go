@@ -11,6 +11,7 @@ import (
 	"runtime"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
 // K8sVersion is the version hack/setup-envtest.sh builds.
@@ -31,8 +32,20 @@ func AssetsDir() string {
 	return filepath.Join(RepoRoot(), "bin", "k8s", K8sVersion)
 }
 
+// Option changes the environment New returns.
+type Option func(*envtest.Environment)
+
+// WithWebhooks installs Klaxon's admission webhooks (config/webhook), pointed at a
+// local port with a generated certificate: serve them with WebhookServer(env), or
+// every create of a configuration kind is refused (those webhooks fail closed).
+func WithWebhooks() Option {
+	return func(env *envtest.Environment) {
+		env.WebhookInstallOptions.Paths = []string{filepath.Join(RepoRoot(), "config", "webhook", "manifests.yaml")}
+	}
+}
+
 // New returns an environment with Klaxon's CRDs; call Start on it.
-func New() *envtest.Environment {
+func New(opts ...Option) *envtest.Environment {
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -40,7 +53,16 @@ func New() *envtest.Environment {
 	}
 	env.ControlPlane.Etcd = &envtest.Etcd{}
 	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
+	for _, o := range opts {
+		o(env)
+	}
 	return env
+}
+
+// WebhookServer serves the webhooks WithWebhooks installed, once the environment runs.
+func WebhookServer(env *envtest.Environment) webhook.Server {
+	o := env.WebhookInstallOptions
+	return webhook.NewServer(webhook.Options{Host: o.LocalServingHost, Port: o.LocalServingPort, CertDir: o.LocalServingCertDir})
 }
 
 // StartError explains a failed start: usually the binaries are not built yet.

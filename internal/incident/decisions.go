@@ -1,0 +1,96 @@
+package incident
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+)
+
+// MaxDecisions is the bound on status.decisions (the CRD's maxItems); older
+// decisions stay in their IncidentDecision objects.
+const MaxDecisions = 32
+
+// Decision is one policy decision about an incident, as the engine recorded it.
+type Decision struct {
+	Point     string
+	ID        string
+	Time      time.Time
+	Summary   string
+	InputHash string
+	Input     json.RawMessage
+	Output    any
+	Fallback  bool
+	Errors    []string
+}
+
+// DecisionObject is the IncidentDecision that keeps a decision's input for the
+// post-mortem record and replay. Its name derives from the decision id, so creating it
+// again after a failed status write finds it instead of duplicating it.
+func DecisionObject(inc *klaxonv1.Incident, d Decision) (*klaxonv1.IncidentDecision, error) {
+	obj := &klaxonv1.IncidentDecision{
+		Spec: klaxonv1.IncidentDecisionSpec{
+			Incident: inc.Name, Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
+			Summary: truncate(d.Summary), Input: apiextensionsv1.JSON{Raw: d.Input},
+			Fallback: d.Fallback, Errors: capStrings(d.Errors, 10, 512),
+		},
+	}
+	if d.Output != nil {
+		raw, err := json.Marshal(d.Output)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the %s decision: %w", d.Point, err)
+		}
+		obj.Spec.Output = &apiextensionsv1.JSON{Raw: raw}
+	}
+	obj.Name = decisionName(inc.Name, d.ID)
+	obj.Namespace = inc.Namespace
+	obj.Labels = map[string]string{klaxonv1.LabelIncident: LabelValue(inc.Name)}
+	return obj, nil
+}
+
+// AppendDecision records a decision in status, dropping the oldest beyond the bound,
+// and notes a fallback to the built-in defaults in the timeline.
+func AppendDecision(st *klaxonv1.IncidentStatus, d Decision) {
+	t := metav1.NewTime(d.Time)
+	st.Decisions = append(st.Decisions, klaxonv1.DecisionRecord{
+		Point: d.Point, ID: d.ID, Time: &t, Summary: truncate(d.Summary), InputHash: d.InputHash,
+	})
+	if n := len(st.Decisions) - MaxDecisions; n > 0 {
+		st.Decisions = append([]klaxonv1.DecisionRecord(nil), st.Decisions[n:]...)
+	}
+	if d.Fallback {
+		msg := fmt.Sprintf("%s policy failed; the built-in default decided (%s)", d.Point, d.ID)
+		if len(d.Errors) > 0 {
+			msg += ": " + d.Errors[0]
+		}
+		AppendTimeline(st, klaxonv1.TimelineEntry{Time: t, Type: "PolicyFallback", Actor: "klaxon", Message: msg})
+	}
+}
+
+func decisionName(incident, id string) string {
+	suffix := "-" + id
+	if len(incident)+len(suffix) <= 253 {
+		return incident + suffix
+	}
+	return shortHash(incident, 253-len(suffix)) + suffix
+}
+
+func capStrings(in []string, n, size int) []string {
+	var out []string
+	for i, s := range in {
+		if i == n {
+			break
+		}
+		if len(s) > size {
+			s = s[:size]
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func metav1Time(t time.Time) metav1.Time { return metav1.NewTime(t) }

@@ -1,0 +1,73 @@
+package webhook
+
+import (
+	"fmt"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/oncall"
+)
+
+// newObject returns an empty typed object of a Klaxon kind.
+func newObject(kind string) (client.Object, error) {
+	switch kind {
+	case "Incident":
+		return &klaxonv1.Incident{}, nil
+	case "Responder":
+		return &klaxonv1.Responder{}, nil
+	case "OnCallSchedule":
+		return &klaxonv1.OnCallSchedule{}, nil
+	case "EscalationPolicy":
+		return &klaxonv1.EscalationPolicy{}, nil
+	case "StakeholderGroup":
+		return &klaxonv1.StakeholderGroup{}, nil
+	case "NotificationChannel":
+		return &klaxonv1.NotificationChannel{}, nil
+	case "IncidentPolicy":
+		return &klaxonv1.IncidentPolicy{}, nil
+	case "AlertSource":
+		return &klaxonv1.AlertSource{}, nil
+	case "Heartbeat":
+		return &klaxonv1.Heartbeat{}, nil
+	case "MaintenanceWindow":
+		return &klaxonv1.MaintenanceWindow{}, nil
+	case "Runbook":
+		return &klaxonv1.Runbook{}, nil
+	case "PostmortemRepository":
+		return &klaxonv1.PostmortemRepository{}, nil
+	}
+	return nil, fmt.Errorf("kind %q is not validated here", kind)
+}
+
+// checkObject runs the checks the API server's schema cannot express: time zones
+// that exist, schedules that compile. Each message names the field.
+func checkObject(obj client.Object) []string {
+	var out []string
+	switch o := obj.(type) {
+	case *klaxonv1.Responder:
+		if err := checkTimeZone(o.Spec.TimeZone); err != nil {
+			out = append(out, "spec.timeZone: "+err.Error())
+		}
+	case *klaxonv1.OnCallSchedule:
+		if _, err := oncall.Compile(o.Spec); err != nil {
+			out = append(out, "spec."+err.Error())
+		}
+	}
+	return out
+}
+
+// checkTimeZone accepts an empty zone (UTC) or an IANA name.
+func checkTimeZone(tz string) error {
+	if tz == "" {
+		return nil
+	}
+	if tz == "Local" {
+		return fmt.Errorf("%q depends on the controller's machine; name an IANA zone such as Europe/Berlin", tz)
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return fmt.Errorf("unknown time zone %q", tz)
+	}
+	return nil
+}

@@ -124,6 +124,11 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 // incident when someone else wrote it meanwhile (an acknowledgement, intake): the
 // results are entries keyed by delivery, so applying them again is safe.
 func (r *IncidentReconciler) deliver(ctx context.Context, inc *klaxonv1.Incident, sends []dispatch.Send, now time.Time) (time.Time, error) {
+	// Deliveries under way finish, and are recorded, even when the manager is
+	// stopping: a delivery cut off or not recorded is sent again after the restart.
+	// Each attempt is bounded by its channel's timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	results := r.Dispatcher.Deliver(ctx, sends)
 	done := r.Now()
 	var next time.Time

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/dispatch"
 	"github.com/klaxon-ops/klaxon/internal/policy"
 	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
@@ -84,7 +85,7 @@ func runSuite(m *testing.M) int {
 	if err != nil {
 		panic(err)
 	}
-	if err := SetupWithManager(mgr, Options{SystemNamespace: systemNamespace, Engine: engine}); err != nil {
+	if err := SetupWithManager(mgr, suiteOptions()); err != nil {
 		panic(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -123,4 +124,13 @@ func newNamespace(t *testing.T) string {
 		t.Fatalf("creating namespace: %v", err)
 	}
 	return name
+}
+
+// linkKey signs the respond links in the suite's pages.
+var linkKey = []byte("0123456789abcdef0123456789abcdef")
+
+// suiteOptions are the options every manager of the suite runs with.
+func suiteOptions() Options {
+	return Options{SystemNamespace: systemNamespace, Engine: engine,
+		Notify: dispatch.Options{BaseURL: "http://klaxon.test", LinkKeys: [][]byte{linkKey}}}
 }

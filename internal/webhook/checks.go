@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/notify"
 	"github.com/klaxon-ops/klaxon/internal/oncall"
 )
 
@@ -53,6 +54,12 @@ func checkObject(obj client.Object) []string {
 	case *klaxonv1.OnCallSchedule:
 		if _, err := oncall.Compile(o.Spec); err != nil {
 			out = append(out, "spec."+err.Error())
+		}
+	case *klaxonv1.StakeholderGroup:
+		for i, t := range o.Spec.Templates {
+			if err := notify.Validate(t); err != nil {
+				out = append(out, fmt.Sprintf("spec.templates[%d]: %v", i, err))
+			}
 		}
 	}
 	return out

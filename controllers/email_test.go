@@ -118,7 +118,7 @@ func TestEmailPage(t *testing.T) {
 		Data: map[string][]byte{"username": []byte("klaxon"), "password": []byte("s3cret-password")}})).To(Succeed())
 	nc := &klaxonv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: "mail", Namespace: ns},
 		Spec: klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelEmail, SecretRef: &klaxonv1.SecretReference{Name: "smtp"},
-			Email: &klaxonv1.EmailChannel{Host: "127.0.0.1", Port: int32(box.port), From: "klaxon@acme.example", TLS: klaxonv1.EmailNoTLS},
+			Email:   &klaxonv1.EmailChannel{Host: "127.0.0.1", Port: int32(box.port), From: "klaxon@acme.example", TLS: klaxonv1.EmailNoTLS},
 			Timeout: metav1.Duration{Duration: 10 * time.Second}}}
 	g.Expect(k8sClient.Create(ctx, nc)).To(Succeed())
 	expectReady(g, nc)

@@ -47,6 +47,7 @@ type instance struct {
 	t          *testing.T
 	dir        string
 	kubeconfig string
+	sinkAddr   string
 	cmd        *exec.Cmd
 	log        *lockedBuffer
 	exited     chan struct{}
@@ -68,22 +69,25 @@ func freePort(t *testing.T) int {
 func startKlaxon(t *testing.T, dir string, apiPort int) *instance {
 	t.Helper()
 	root := testenv.RepoRoot()
+	sinkAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(klaxonBin, "--local",
 		"--local-dir="+dir,
 		"--local-binaries="+testenv.AssetsDir(),
 		"--local-crds="+filepath.Join(root, "config", "crd", "bases"),
 		"--local-samples="+filepath.Join(root, "config", "samples"),
 		fmt.Sprintf("--local-apiserver-port=%d", apiPort),
-		fmt.Sprintf("--local-sink-address=127.0.0.1:%d", freePort(t)),
+		"--local-sink-address="+sinkAddr,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", freePort(t)),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("--http-bind-address=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("--webhook-port=%d", freePort(t)),
 	)
 	cmd.Dir = root
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := &instance{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), cmd: cmd,
+	inst := &instance{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), sinkAddr: sinkAddr, cmd: cmd,
 		log: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = inst.log
 	if err := cmd.Start(); err != nil {

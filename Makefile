@@ -70,6 +70,13 @@ policy-test: ## Run the default policy library's Rego tests.
 test-e2e: envtest ## Run only the end-to-end tests.
 	go test $(GO_TEST_FLAGS) ./test/e2e/...
 
+##@ Benchmarks
+
+.PHONY: bench
+bench: envtest ## Run the benchmarks and load harnesses (outside make test) and print their figures.
+	go test -run='^$$' -bench=. -benchmem -cpu 1 ./internal/policy/
+	go run ./test/bench/postmortem
+
 ##@ Build and run
 
 .PHONY: build

@@ -29,6 +29,7 @@ import (
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/controllers"
+	"github.com/klaxon-ops/klaxon/internal/dashboard"
 	"github.com/klaxon-ops/klaxon/internal/dispatch"
 	"github.com/klaxon-ops/klaxon/internal/policy"
 	"github.com/klaxon-ops/klaxon/internal/respond"
@@ -51,6 +52,7 @@ type config struct {
 	httpAddr        string
 	externalURL     string
 	respondKeys     string
+	dashboard       bool
 	local           localConfig
 }
 
@@ -69,6 +71,7 @@ func main() {
 	flag.StringVar(&cfg.httpAddr, "http-bind-address", ":8090", "address of the HTTP server: alert intake, heartbeats, respond links, dashboard (every replica serves it)")
 	flag.StringVar(&cfg.externalURL, "external-url", "", "URL people reach the HTTP server at, for the links in pages; http://localhost<http-bind-address port> when empty")
 	flag.StringVar(&cfg.respondKeys, "respond-keys-secret", "klaxon-respond-keys", "Secret in the system namespace with the keys that sign respond links (created when missing)")
+	flag.BoolVar(&cfg.dashboard, "dashboard", true, "serve the read-only incident dashboard at / on the HTTP server (put it behind your ingress's authentication)")
 	cfg.local.register(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -171,6 +174,9 @@ func run(ctx context.Context, cfg config) error {
 		return nil
 	})
 	(&respond.Handler{Client: direct, Keys: linkKeys, Now: time.Now}).Register(srv.Handle)
+	if cfg.dashboard {
+		(&dashboard.Handler{Reader: mgr.GetClient(), Now: time.Now}).Register(srv.Handle)
+	}
 	if err := mgr.Add(srv); err != nil {
 		return fmt.Errorf("adding the HTTP server: %w", err)
 	}

@@ -134,5 +134,5 @@ func ago(d time.Duration) string {
 	case d < 48*time.Hour:
 		return d.Round(time.Hour).String()
 	}
-	return d.Round(24*time.Hour).String()
+	return d.Round(24 * time.Hour).String()
 }

@@ -26,7 +26,7 @@ var errJSONSyntax = errors.New("invalid JSON")
 // be valid UTF-8 (encoding/json output is); ParseInput checks text from
 // elsewhere first. It never panics on bad input.
 func valueFromJSON(b []byte) (ast.Value, error) {
-	p := jsonParser{b: b}
+	p := jsonParser{b: b, s: string(b)}
 	p.space()
 	t, err := p.value(0)
 	if err != nil {
@@ -40,9 +40,24 @@ func valueFromJSON(b []byte) (ast.Value, error) {
 }
 
 type jsonParser struct {
-	b     []byte
+	b []byte
+	// s is b as one string: strings without escapes are slices of it, so
+	// they share its memory instead of each copying its bytes.
+	s     string
 	i     int
 	pairs [][2]*ast.Term // scratch stack of object members, reused across objects
+	terms []ast.Term     // slab the terms are cut from, one allocation per 64
+}
+
+// term returns a new term for v from the slab.
+func (p *jsonParser) term(v ast.Value) *ast.Term {
+	if len(p.terms) == 0 {
+		p.terms = make([]ast.Term, 64)
+	}
+	t := &p.terms[0]
+	p.terms = p.terms[1:]
+	t.Value = v
+	return t
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -73,11 +88,12 @@ func (p *jsonParser) value(depth int) (*ast.Term, error) {
 	case c == '[':
 		return p.array(depth)
 	case c == '"':
+		start := p.i + 1
 		s, err := p.str()
 		if err != nil {
 			return nil, err
 		}
-		return stringTerm(s), nil
+		return p.stringTerm(s, start), nil
 	case c == 't':
 		return p.literal("true", ast.InternedTerm(true))
 	case c == 'f':
@@ -148,7 +164,7 @@ func (p *jsonParser) array(depth int) (*ast.Term, error) {
 			p.i++
 		case ']':
 			p.i++
-			return ast.NewTerm(ast.NewArray(elems...)), nil
+			return p.term(ast.NewArray(elems...)), nil
 		default:
 			return nil, p.errorf("expected , or ] in array")
 		}
@@ -169,6 +185,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, p.errorf("expected a member name")
 		}
+		kstart := p.i + 1
 		k, err := p.str()
 		if err != nil {
 			return nil, err
@@ -183,7 +200,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.pairs = append(p.pairs, [2]*ast.Term{stringTerm(k), v})
+		p.pairs = append(p.pairs, [2]*ast.Term{p.stringTerm(k, kstart), v})
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unterminated object")
@@ -193,43 +210,109 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 			p.i++
 		case '}':
 			p.i++
+			members := p.pairs[base:]
+			if hasDuplicateKeys(members) {
+				// The last one wins, as in encoding/json; NewObject assumes
+				// distinct keys.
+				obj := ast.NewObjectWithCapacity(len(members))
+				for _, kv := range members {
+					obj.Insert(kv[0], kv[1])
+				}
+				return p.term(obj), nil
+			}
 			// NewObject copies the members, so the scratch stack can be reused.
-			return ast.NewTerm(ast.NewObject(p.pairs[base:]...)), nil
+			return p.term(ast.NewObject(members...)), nil
 		default:
 			return nil, p.errorf("expected , or } in object")
 		}
 	}
 }
 
+// hasDuplicateKeys reports whether two members share a name; encoders never
+// write such objects, but a replayed input may come from anywhere.
+func hasDuplicateKeys(members [][2]*ast.Term) bool {
+	if len(members) <= 8 {
+		for i := range members {
+			for j := i + 1; j < len(members); j++ {
+				if members[i][0].Equal(members[j][0]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	seen := make(map[ast.String]struct{}, len(members))
+	for _, kv := range members {
+		k := kv[0].Value.(ast.String)
+		if _, dup := seen[k]; dup {
+			return true
+		}
+		seen[k] = struct{}{}
+	}
+	return false
+}
+
 // str reads a JSON string at p.i and returns its unescaped bytes: a slice of
-// the text itself when there is no escape, as for almost every string.
+// the text itself when there is no escape and the text is valid UTF-8, as
+// for almost every string.
 func (p *jsonParser) str() ([]byte, error) {
 	p.i++ // opening quote
 	start := p.i
+	ascii := true
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
 			s := p.b[start:p.i]
 			p.i++
+			if !ascii {
+				return toValidUTF8(s), nil
+			}
 			return s, nil
 		case c == '\\':
 			return p.escapedStr(start)
 		case c < 0x20:
 			return nil, p.errorf("control character in string")
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 		p.i++
 	}
 	return nil, p.errorf("unterminated string")
 }
 
+// toValidUTF8 replaces each byte that is not part of valid UTF-8 with
+// U+FFFD, as encoding/json reads them; otherwise a replayed input would
+// differ from the recorded one.
+func toValidUTF8(s []byte) []byte {
+	if utf8.Valid(s) {
+		return s
+	}
+	out := make([]byte, 0, len(s)+8)
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, s[:n]...)
+		}
+		s = s[n:]
+	}
+	return out
+}
+
 // stringTerm returns the shared term of a common string (member names such as
-// "metadata", enum values such as "Triggered") or a new one.
-func stringTerm(b []byte) *ast.Term {
+// "metadata", enum values such as "Triggered") or a new one. b came from
+// str; start is where the string's text begins in p.b, so that when b is that
+// text itself (no escapes) the value is a slice of p.s and copies nothing.
+func (p *jsonParser) stringTerm(b []byte, start int) *ast.Term {
 	if t, ok := commonStrings[string(b)]; ok { // a map lookup on string(b) does not allocate
 		return t
 	}
-	return ast.StringTerm(string(b))
+	if len(b) > 0 && start+len(b) <= len(p.b) && &p.b[start] == &b[0] {
+		return p.term(ast.String(p.s[start : start+len(b)]))
+	}
+	return p.term(ast.String(string(b)))
 }
 
 func (p *jsonParser) escapedStr(start int) ([]byte, error) {
@@ -240,7 +323,7 @@ func (p *jsonParser) escapedStr(start int) ([]byte, error) {
 		switch {
 		case c == '"':
 			p.i++
-			return out, nil
+			return toValidUTF8(out), nil
 		case c < 0x20:
 			return nil, p.errorf("control character in string")
 		case c != '\\':

@@ -1,7 +1,7 @@
 package policy
 
 import (
-	"strings"
+	"bytes"
 	"unicode"
 	"unicode/utf8"
 
@@ -46,26 +46,26 @@ func builtinKeywords(_ topdown.BuiltinContext, operands []*ast.Term, iter func(*
 		return err
 	}
 	text := normalizedText(operands[1].Value)
-	found := ast.NewObject()
-	var key []byte
+	var found [][2]*ast.Term
+	key := make([]byte, 0, 64) // reused: no allocation per keyword
 	table.Foreach(func(k, v *ast.Term) {
 		s, ok := k.Value.(ast.String)
 		if !ok {
 			return
 		}
 		key = appendWords(key[:0], string(s))
-		if len(key) > 1 && strings.Contains(text, string(key)) {
-			found.Insert(k, v)
+		if len(key) > 1 && bytes.Contains(text, key) {
+			found = append(found, [2]*ast.Term{k, v})
 		}
 	})
-	return iter(ast.NewTerm(found))
+	return iter(ast.NewTerm(ast.NewObject(found...)))
 }
 
 // normalizedText renders every string in v as its lower-case words, each
 // with a space on both sides, strings apart by "|", so that a phrase matches
 // only within one string.
-func normalizedText(v ast.Value) string {
-	var b []byte
+func normalizedText(v ast.Value) []byte {
+	b := make([]byte, 0, 512)
 	var walk func(ast.Value)
 	walk = func(v ast.Value) {
 		switch x := v.(type) {
@@ -81,7 +81,7 @@ func normalizedText(v ast.Value) string {
 		}
 	}
 	walk(v)
-	return string(b)
+	return b
 }
 
 // appendWords appends s's words (runs of letters and digits), lower-cased,

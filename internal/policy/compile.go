@@ -28,6 +28,10 @@ type unit struct {
 	// readsDecision is false when no module reads input.decision, so the
 	// engine need not build it for this policy.
 	readsDecision bool
+	// inputPaths[i] are the parts of input points[i]'s query reads;
+	// cacheable[i] is false when that cannot be known (see inputPaths).
+	inputPaths [numPoints][]ast.Ref
+	cacheable  [numPoints]bool
 }
 
 // enginePackage holds the generated rules that collect a point's outputs. It
@@ -134,15 +138,21 @@ func pointList() string {
 	return strings.Join(names, ", ")
 }
 
+// pointOf returns the index of the point whose package a module declares,
+// or -1 for a library.
+func pointOf(m *ast.Module) int {
+	path := m.Package.Path
+	if len(path) != 3 {
+		return -1
+	}
+	s, _ := path[2].Value.(ast.String)
+	return Point(s).index()
+}
+
 // collectOutputs records the output rules a module defines for its point,
 // and refuses a set where a point needs one value.
 func (ps *parsedSource) collectOutputs(file string, m *ast.Module) []Problem {
-	path := m.Package.Path
-	if len(path) != 3 {
-		return nil
-	}
-	s, _ := path[2].Value.(ast.String)
-	pi := Point(s).index()
+	pi := pointOf(m)
 	if pi < 0 {
 		return nil
 	}
@@ -180,7 +190,7 @@ func (ps *parsedSource) addOutput(pi int, name string) {
 	}
 }
 
-// engineModule generates the rules that gather each point's outputs into one
+// engineModules generates the rules that gather each point's outputs into one
 // object, so one query per point evaluates exactly the output rules (and what
 // they need), never the package's other rules.
 func (ps *parsedSource) engineModules() (map[string]*ast.Module, []int, error) {
@@ -249,6 +259,21 @@ func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
 	}
 	store := newStore(ps.data)
 	u := &unit{key: src.Key(), name: src.Name, revision: src.Revision(), readsDecision: readsDecision(ps.modules)}
+	for _, pi := range decided {
+		// Compiled rules have their imports resolved: every reference into
+		// input is spelled out from input. Besides what the dependency graph
+		// reaches, every rule outside the other points' packages counts, in
+		// case a computed reference reaches it.
+		roots := c.Modules[fmt.Sprintf("%s/%s", engineFile, points[pi])].Rules
+		rules := reachableRules(c, roots)
+		for name, m := range ps.modules {
+			if other := pointOf(m); other >= 0 && other != pi {
+				continue
+			}
+			rules = append(rules, c.Modules[name].Rules...)
+		}
+		u.inputPaths[pi], u.cacheable[pi] = inputPaths(rules)
+	}
 	for _, pi := range decided {
 		query := ast.NewBody(ast.NewExpr(ast.NewTerm(ast.MustParseRef(
 			fmt.Sprintf("data.%s.%s.out", enginePackage, points[pi])))))

@@ -27,6 +27,10 @@ type Options struct {
 	// Timeout bounds each policy's evaluation at a decision point; a policy
 	// that runs past it is dropped from that decision. Default DefaultTimeout.
 	Timeout time.Duration
+	// CacheEntries bounds the cache of policy outputs, keyed by policy
+	// revision, point and the parts of the input the policy reads. Default
+	// DefaultCacheEntries; negative turns the cache off.
+	CacheEntries int
 }
 
 // Engine evaluates the decision points for every tenant. It holds the
@@ -37,6 +41,7 @@ type Engine struct {
 	system  string
 	timeout time.Duration
 	builtin *unit
+	cache   *evalCache // nil when off
 
 	mu    sync.Mutex // serialises writers; readers use state
 	state atomic.Pointer[policySet]
@@ -59,12 +64,15 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	if opts.CacheEntries == 0 {
+		opts.CacheEntries = DefaultCacheEntries
+	}
 	u, problems := compileUnit(context.Background(), BuiltinSource())
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("compile the built-in policies: %s", joinProblems(problems))
 	}
 	u.key = BuiltinName
-	e := &Engine{system: opts.SystemNamespace, timeout: opts.Timeout, builtin: u}
+	e := &Engine{system: opts.SystemNamespace, timeout: opts.Timeout, builtin: u, cache: newEvalCache(opts.CacheEntries)}
 	e.state.Store(&policySet{tenants: map[string][]*unit{}})
 	return e, nil
 }

@@ -37,7 +37,7 @@ var noMetrics = metrics.NoOp()
 
 // Member names the engine looks up in every result, built once.
 var (
-	fieldTerms    = func() (t [numPoints][]*ast.Term) {
+	fieldTerms = func() (t [numPoints][]*ast.Term) {
 		for pi, fs := range pointFields {
 			for _, f := range fs {
 				t[pi] = append(t[pi], ast.StringTerm(f.name))
@@ -268,9 +268,27 @@ func failureMessage(l layer, u *unit, err error) string {
 	return fmt.Sprintf("%s policy %s (revision %.8s): %v; %s", l, u.key, u.revision, err, consequence)
 }
 
-// evalUnit runs one policy's prepared query for a point under the engine's
-// deadline and validates what it returns.
+// evalUnit returns one policy's validated output for a point: from the
+// cache when the policy saw the same values before, else by evaluating.
 func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, input ast.Value, now time.Time, cc *checkContext) (layerOutput, error) {
+	if e.cache == nil || !u.cacheable[pi] {
+		return e.evalQuery(ctx, u, pi, input, now, cc)
+	}
+	values, hash := projection(u.inputPaths[pi], input)
+	key := cacheKey{u: u, pi: pi, tenant: cc.tenant, hash: hash}
+	if out, ok := e.cache.get(key, values); ok {
+		return out, nil
+	}
+	out, err := e.evalQuery(ctx, u, pi, input, now, cc)
+	if err == nil {
+		e.cache.put(key, values, out)
+	}
+	return out, err
+}
+
+// evalQuery runs one policy's prepared query for a point under the engine's
+// deadline and validates what it returns.
+func (e *Engine) evalQuery(ctx context.Context, u *unit, pi int, input ast.Value, now time.Time, cc *checkContext) (layerOutput, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	// An external cancel fired by the context costs no goroutine per

@@ -23,15 +23,15 @@ func TestTriagePrecedence(t *testing.T) {
 		decidedBy  map[string]string
 		wantErrors bool
 	}{{
-		name:   "built-in alone",
-		labels: map[string]string{"severity": "critical", "service": "payments"},
-		want:   TriageDecision{Severity: "SEV1", Service: "payments"},
+		name:      "built-in alone",
+		labels:    map[string]string{"severity": "critical", "service": "payments"},
+		want:      TriageDecision{Severity: "SEV1", Service: "payments"},
 		decidedBy: map[string]string{"severity": BuiltinName, "service": BuiltinName},
 	}, {
-		name:     "tenant replaces the built-in value",
-		policies: []Source{policy("acme", "routing", "package klaxon.triage\nseverity := \"SEV4\"\n")},
-		labels:   map[string]string{"severity": "critical"},
-		want:     TriageDecision{Severity: "SEV4"},
+		name:      "tenant replaces the built-in value",
+		policies:  []Source{policy("acme", "routing", "package klaxon.triage\nseverity := \"SEV4\"\n")},
+		labels:    map[string]string{"severity": "critical"},
+		want:      TriageDecision{Severity: "SEV4"},
 		decidedBy: map[string]string{"severity": "acme/routing"},
 	}, {
 		name:     "provider replaces the built-in value",
@@ -149,7 +149,7 @@ deny contains "another tenant's rule"
 	if want := []string{"provider says no", "tenant says no"}; !slices.Equal(d.Deny, want) {
 		t.Errorf("deny = %q, want %q", d.Deny, want)
 	}
-	if len(d.Warnings) != 2 || d.Warnings[1] != "provider warns" || !strings.Contains(d.Warnings[0], "first escalation level waits 2h") {
+	if len(d.Warnings) != 2 || d.Warnings[0] != "provider warns" || !strings.Contains(d.Warnings[1], "first escalation level waits 2h") {
 		t.Errorf("warnings = %q", d.Warnings)
 	}
 	if !strings.Contains(rec.Summary, "deny=2") {

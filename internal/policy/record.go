@@ -61,6 +61,8 @@ func (r *Record) setSummary(s string) {
 	if r.Fallback {
 		s += " (fallback: " + strings.Join(r.Errors, "; ") + ")"
 	}
+	// One line: messages from policies may hold line breaks.
+	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > MaxSummary {
 		cut := MaxSummary - len("...")
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -1,0 +1,84 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// TestValueFromJSON checks the converter against OPA's own, on tricky
+// documents and on every benchmark input.
+func TestValueFromJSON(t *testing.T) {
+	docs := []string{
+		`{}`, `[]`, `""`, `0`, `-1.5e-3`, `true`, `false`, `null`, `123456789012345678901234567890`,
+		`{"a": [1, {"b": null}, "x"], "c": {"d": {}}}`,
+		`"esc \" \\ \/ \b \f \n \r \t \u00e9 \ud83d\ude00 \ud800 lone"`,
+		`{"dup": 1, "dup": 2}`,
+		" \t\n{ \"k\" : [ 1 , 2 ] } \n",
+	}
+	for _, in := range benchInputs(t, "acme")[:50] {
+		raw, _, err := encodeInput(&in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(raw))
+	}
+	for _, doc := range docs {
+		got, err := valueFromJSON([]byte(doc))
+		if err != nil {
+			t.Errorf("%.60s: %v", doc, err)
+			continue
+		}
+		var x any
+		dec := json.NewDecoder(bytes.NewReader([]byte(doc)))
+		dec.UseNumber()
+		if err := dec.Decode(&x); err != nil {
+			t.Fatal(err)
+		}
+		want, err := ast.InterfaceToValue(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Compare(want) != 0 {
+			t.Errorf("%.60s:\n got %v\nwant %v", doc, got, want)
+		}
+	}
+	for _, bad := range []string{``, `{`, `[1,]`, `{"a" 1}`, `"unterminated`, `tru`, `01x`, `{"a":1}x`, "\"ctl\x01\"", `"\x"`, `"\u12"`} {
+		if _, err := valueFromJSON([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// FuzzValueFromJSON checks that any input that encoding/json accepts
+// converts to the value OPA's converter makes, and that nothing panics.
+func FuzzValueFromJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2,{"b":"c"}]}`, `"\u00e9\ud83d\ude00"`, `-0.1e5`, `[[[[]]]]`, `{"":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := valueFromJSON(b)
+		if !json.Valid(b) {
+			return // errors and (for invalid UTF-8) lenient results are both fine
+		}
+		if err != nil {
+			// Numbers beyond float64 range are valid JSON that OPA keeps as text.
+			t.Fatalf("%q: %v", b, err)
+		}
+		var x any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&x); err != nil {
+			return
+		}
+		want, err := ast.InterfaceToValue(x)
+		if err != nil {
+			return
+		}
+		if got.Compare(want) != 0 {
+			t.Fatalf("%q:\n got %v\nwant %v", b, got, want)
+		}
+	})
+}

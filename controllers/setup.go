@@ -22,6 +22,7 @@ import (
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/internal/dispatch"
+	"github.com/klaxon-ops/klaxon/internal/intake/receiver"
 	"github.com/klaxon-ops/klaxon/internal/policy"
 	"github.com/klaxon-ops/klaxon/internal/references"
 )
@@ -82,6 +83,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 
 	opts.Notify.SystemNamespace = opts.SystemNamespace
+	// Maintenance windows hold the pages of incidents their alerts opened.
+	opts.Notify.Muters = append(opts.Notify.Muters, receiver.NewMuter(mgr.GetClient(), opts.SystemNamespace))
 	dispatcher, err := dispatch.New(mgr.GetClient(), mgr.GetAPIReader(), opts.Engine, opts.Notify)
 	if err != nil {
 		return err
@@ -114,6 +117,11 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 				}
 				return reqs
 			}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A window that opens or closes changes what the incidents under it may send.
+		Watches(&klaxonv1.MaintenanceWindow{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				return openIncidents(ctx, mgr.GetClient(), o.GetNamespace(), opts.SystemNamespace)
+			}), builder.WithPredicates(maintenanceChanged())).
 		Complete(&IncidentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Engine: opts.Engine, Dispatcher: dispatcher, PoliciesLoaded: policies.Loaded, Now: opts.Now}); err != nil {
 		return fmt.Errorf("setting up the incident controller: %w", err)
@@ -148,6 +156,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Complete(&ReferenceReconciler[*klaxonv1.StakeholderGroup]{Client: mgr.GetClient(), Refs: refs, Recorder: recorder,
 			New: func() *klaxonv1.StakeholderGroup { return &klaxonv1.StakeholderGroup{} }}); err != nil {
 		return fmt.Errorf("setting up the stakeholder group controller: %w", err)
+	}
+
+	if err := setupIntake(mgr, opts, refs, recorder); err != nil {
+		return err
 	}
 
 	// Secrets are watched as metadata only: their contents never enter the cache.

@@ -67,8 +67,8 @@ func runSuite(m *testing.M) int {
 	}
 	defer func() { _ = env.Stop() }()
 
-	// Incidents labelled directLabel are invisible to the suite's manager: the tests
-	// that own them call the reconciler directly, step by step.
+	// Objects labelled directLabel are invisible to the suite's manager: the tests
+	// that own them call the reconciler directly, step by step, on their own clock.
 	notDirect, err := labels.Parse(directLabel + " != true")
 	if err != nil {
 		panic(err)
@@ -76,7 +76,10 @@ func runSuite(m *testing.M) int {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cache.Options{ByObject: map[client.Object]cache.ByObject{&klaxonv1.Incident{}: {Label: notDirect}}},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&klaxonv1.Incident{}:          {Label: notDirect},
+			&klaxonv1.MaintenanceWindow{}: {Label: notDirect},
+		}},
 	})
 	if err != nil {
 		panic(err)
@@ -88,6 +91,7 @@ func runSuite(m *testing.M) int {
 	if err := SetupWithManager(mgr, suiteOptions()); err != nil {
 		panic(err)
 	}
+	mustSetupIntake(mgr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

@@ -45,6 +45,35 @@ const (
 	SecretKeyHMACPreviousKey   = "previousKey"
 )
 
+// Labels and annotations intake puts on the Incidents it opens. The labels let
+// `kubectl get incidents -l klaxon.dev/alertsource=<name>` find a source's incidents and
+// let intake find the current incident of an alert group; the annotations hold what
+// intake must know durably about the alerts themselves.
+const (
+	// LabelAlertSource names the AlertSource that opened the incident (set when the
+	// name fits a label value, 63 characters).
+	LabelAlertSource = "klaxon.dev/alertsource"
+	// LabelHeartbeat names the Heartbeat whose missed ping opened the incident (set
+	// when the name fits a label value).
+	LabelHeartbeat = "klaxon.dev/heartbeat"
+	// LabelAlertGroup identifies the alert group (a hash of the source and the group
+	// key) whose alerts the incident deduplicates.
+	LabelAlertGroup = "klaxon.dev/alert-group"
+	// LabelAlertGroupSeq is the incident's sequence number within its group: 0 for the
+	// first incident, one more for each incident opened after the previous one closed.
+	LabelAlertGroupSeq = "klaxon.dev/alert-group-seq"
+	// AnnotationFiring lists, as a JSON array, the fingerprints of the incident's alerts
+	// that are firing; it decides when resolved alerts resolve the incident. Intake
+	// writes it in the same request as the change of state it causes.
+	AnnotationFiring = "klaxon.dev/firing"
+	// AnnotationFiringOverflow is "true" when more alerts fired than AnnotationFiring
+	// tracks; resolveWhen AllResolved then leaves the resolution to a person.
+	AnnotationFiringOverflow = "klaxon.dev/firing-overflow"
+	// AnnotationDowngradedBy names the MaintenanceWindow ("MaintenanceWindow/<ns>/<name>")
+	// whose Downgrade set the severity of an incident intake opened.
+	AnnotationDowngradedBy = "klaxon.dev/downgraded-by"
+)
+
 // EndpointAuth authenticates requests to an intake endpoint with credentials from a
 // Secret in the endpoint's namespace.
 type EndpointAuth struct {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -51,6 +53,8 @@ type localRun struct {
 	cluster        *localcluster.Cluster
 	sink           *localcluster.Sink
 	webhookCertDir string
+	// httpURL is where the HTTP server (intake, respond links, dashboard) listens.
+	httpURL string
 }
 
 func (l *localRun) stop() {
@@ -130,12 +134,43 @@ func (l *localRun) afterStart(ctx context.Context, webhookStarted func() error) 
 			return fmt.Errorf("applying %s: %w", l.config.samples, err)
 		}
 		log.Info("applied samples", "dir", l.config.samples, "objects", len(applied))
+		if err := ensureIntakeSecret(ctx, l.restConfig); err != nil {
+			return err
+		}
 	}
-	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(l.config.dir, "notifications.jsonl"))
+	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(l.config.dir, "notifications.jsonl"), l.httpURL)
 	return nil
 }
 
-func printTour(kubeconfig, sinkURL, sinkFile string) {
+// The Secret the samples' AlertSource and Heartbeat authenticate with. A token is
+// made up here, once, rather than written in the samples: a token in a repository is
+// a token anyone can read.
+const (
+	sampleIntakeNamespace = "acme"
+	sampleIntakeSecret    = "prometheus-intake"
+)
+
+// ensureIntakeSecret creates the samples' intake Secret with a random bearer token,
+// unless it exists (a restart keeps the token senders were configured with).
+func ensureIntakeSecret(ctx context.Context, cfg *rest.Config) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building a client: %w", err)
+	}
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		return fmt.Errorf("making an intake token: %w", err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sampleIntakeNamespace, Name: sampleIntakeSecret},
+		Data: map[string][]byte{"token": []byte(hex.EncodeToString(token))}}
+	_, err = cs.CoreV1().Secrets(sampleIntakeNamespace).Create(ctx, secret, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("creating Secret %s/%s: %w", sampleIntakeNamespace, sampleIntakeSecret, err)
+	}
+	return nil
+}
+
+func printTour(kubeconfig, sinkURL, sinkFile, httpURL string) {
 	fmt.Printf(`
 Klaxon is running on an embedded control plane.
 
@@ -154,7 +189,14 @@ Try, in another terminal:
   kubectl -n acme patch incident checkout-latency --type=merge -p '{"spec":{"state":"Resolved","stage":"Monitor"}}'
   kubectl -n acme get incident checkout-latency -o jsonpath='{range .status.timeline[*]}{.time}  {.type}  {.actor}  {.message}{"\n"}{end}'
 
+Send an alert as Prometheus Alertmanager would:
+
+  TOKEN=$(kubectl -n acme get secret prometheus-intake -o jsonpath='{.data.token}' | base64 -d)
+  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data @config/samples/alerts/checkout-errors.json %[4]s/api/v1/alerts/acme/prometheus
+  kubectl -n acme get incidents -l klaxon.dev/alertsource=prometheus
+
 Ctrl-C stops Klaxon and the control plane; state stays in the directory above.
 
-`, kubeconfig, sinkURL, sinkFile)
+`, kubeconfig, sinkURL, sinkFile, httpURL)
 }

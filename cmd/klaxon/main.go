@@ -160,8 +160,12 @@ func run(ctx context.Context, cfg config) error {
 	if external == "" {
 		external = "http://localhost" + cfg.httpAddr[strings.LastIndex(cfg.httpAddr, ":"):]
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{SystemNamespace: cfg.systemNamespace, Engine: engine,
-		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}}); err != nil {
+	opts := controllers.Options{SystemNamespace: cfg.systemNamespace, Engine: engine,
+		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}}
+	if local != nil {
+		local.httpURL = external
+	}
+	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		return err
 	}
 
@@ -174,6 +178,9 @@ func run(ctx context.Context, cfg config) error {
 		return nil
 	})
 	(&respond.Handler{Client: direct, Keys: linkKeys, Now: time.Now}).Register(srv.Handle)
+	if _, err := controllers.RegisterIntake(mgr, srv, opts); err != nil {
+		return err
+	}
 	if cfg.dashboard {
 		(&dashboard.Handler{Reader: mgr.GetClient(), Now: time.Now}).Register(srv.Handle)
 	}

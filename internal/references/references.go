@@ -107,6 +107,10 @@ func (rs Resolver) Of(obj client.Object) []Ref {
 			// Secrets are only ever read from the referencing object's namespace.
 			out = append(out, Ref{Kind: KindSecret, Namespace: ns, Name: s.Name, Field: "spec.secretRef"})
 		}
+	case *klaxonv1.AlertSource:
+		out = append(out, Ref{Kind: KindSecret, Namespace: ns, Name: o.Spec.Auth.SecretRef.Name, Field: "spec.auth.secretRef"})
+	case *klaxonv1.Heartbeat:
+		out = append(out, Ref{Kind: KindSecret, Namespace: ns, Name: o.Spec.Auth.SecretRef.Name, Field: "spec.auth.secretRef"})
 	}
 	return dedup(out)
 }

@@ -48,6 +48,7 @@ type instance struct {
 	dir        string
 	kubeconfig string
 	sinkAddr   string
+	httpAddr   string // intake, respond links, dashboard
 	cmd        *exec.Cmd
 	log        *lockedBuffer
 	exited     chan struct{}
@@ -70,6 +71,7 @@ func startKlaxon(t *testing.T, dir string, apiPort int) *instance {
 	t.Helper()
 	root := testenv.RepoRoot()
 	sinkAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(klaxonBin, "--local",
 		"--local-dir="+dir,
 		"--local-binaries="+testenv.AssetsDir(),
@@ -79,7 +81,7 @@ func startKlaxon(t *testing.T, dir string, apiPort int) *instance {
 		"--local-sink-address="+sinkAddr,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", freePort(t)),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("--http-bind-address=127.0.0.1:%d", freePort(t)),
+		"--http-bind-address="+httpAddr,
 		fmt.Sprintf("--webhook-port=%d", freePort(t)),
 	)
 	cmd.Dir = root
@@ -87,7 +89,7 @@ func startKlaxon(t *testing.T, dir string, apiPort int) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := &instance{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), sinkAddr: sinkAddr, cmd: cmd,
+	inst := &instance{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), sinkAddr: sinkAddr, httpAddr: httpAddr, cmd: cmd,
 		log: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = inst.log
 	if err := cmd.Start(); err != nil {

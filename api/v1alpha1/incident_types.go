@@ -293,6 +293,100 @@ type IncidentSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	Notes []IncidentNote `json:"notes,omitempty"`
+
+	// Checklist ticks off runbook steps done by hand, oldest first: append one to
+	// tick a step of status.runbookSteps. The controller records each new tick once.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Checklist []ChecklistTick `json:"checklist,omitempty"`
+}
+
+// ChecklistTick says a responder did a runbook step by hand.
+type ChecklistTick struct {
+	// Runbook of the step, as namespace/name or, in the incident's namespace, name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=320
+	Runbook string `json:"runbook"`
+
+	// Step is the step's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Step string `json:"step"`
+
+	// By names who did it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	By string `json:"by,omitempty"`
+}
+
+// RunbookStepState is where one runbook step stands for an incident.
+// +kubebuilder:validation:Enum=Pending;Succeeded;Failed;Denied;DryRun;Open;Done
+type RunbookStepState string
+
+// Runbook step states. Automatic steps go Pending (claimed, written before the action
+// runs, so it never runs twice) to Succeeded, Failed or DryRun, or straight to Denied
+// when policy refuses them. Checklist steps are Open until a responder ticks them Done.
+const (
+	StepPending   RunbookStepState = "Pending"
+	StepSucceeded RunbookStepState = "Succeeded"
+	StepFailed    RunbookStepState = "Failed"
+	StepDenied    RunbookStepState = "Denied"
+	StepDryRun    RunbookStepState = "DryRun"
+	StepOpen      RunbookStepState = "Open"
+	StepDone      RunbookStepState = "Done"
+)
+
+// RunbookStepResult is one runbook step of a stage the incident entered: an automatic
+// action and its outcome, or a checklist item for responders.
+type RunbookStepResult struct {
+	// Runbook is the Runbook, as namespace/name.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	Runbook string `json:"runbook"`
+
+	// Step is the step's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Step string `json:"step"`
+
+	// Stage the step belongs to.
+	// +optional
+	Stage IncidentStage `json:"stage,omitempty"`
+
+	// Action type of the step; empty for guidance only.
+	// +optional
+	Action ActionType `json:"action,omitempty"`
+
+	// State of the step.
+	// +required
+	State RunbookStepState `json:"state"`
+
+	// ReopenCount is the episode the entry belongs to: a reopened incident runs its
+	// steps again.
+	// +optional
+	ReopenCount int32 `json:"reopenCount,omitempty"`
+
+	// By is who acted: the impersonated ServiceAccount of a kubernetes action,
+	// klaxon for the other actions, the responder who ticked a checklist item.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	By string `json:"by,omitempty"`
+
+	// Time of the last change of state.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+
+	// Decision is the id of the actions policy decision that allowed or denied it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Decision string `json:"decision,omitempty"`
+
+	// Message says what was done and how it went, or why not.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Message string `json:"message,omitempty"`
 }
 
 // EscalationStatus is where the incident is on its escalation policy. The deadline
@@ -335,16 +429,19 @@ type EscalationStatus struct {
 }
 
 // NotificationPhase is where one delivery stands.
-// +kubebuilder:validation:Enum=Pending;Sent;Failed;Suppressed
+// +kubebuilder:validation:Enum=Pending;Sent;Failed;Suppressed;Held
 type NotificationPhase string
 
 // Notification phases. Pending is written before sending, so a restart neither loses
-// nor repeats a page.
+// nor repeats a page. Held is a delivery a maintenance window holds: it is not
+// attempted yet, and goes out (Pending, then Sent) when the window closes, unless the
+// incident is resolved first (Suppressed).
 const (
 	NotificationPending    NotificationPhase = "Pending"
 	NotificationSent       NotificationPhase = "Sent"
 	NotificationFailed     NotificationPhase = "Failed"
 	NotificationSuppressed NotificationPhase = "Suppressed"
+	NotificationHeld       NotificationPhase = "Held"
 )
 
 // NotificationRecord is one entry of the incident's notification log: one per target,
@@ -574,6 +671,17 @@ type IncidentStatus struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=320
 	Runbooks []string `json:"runbooks,omitempty"`
+
+	// RunbookSteps are the steps of the attached runbooks in the stages the incident
+	// entered, oldest first: automatic actions with their outcome, and the checklist
+	// for responders. Entries of earlier reopens go first when the list is full.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	RunbookSteps []RunbookStepResult `json:"runbookSteps,omitempty"`
+
+	// ChecklistSeen counts spec.checklist ticks already recorded.
+	// +optional
+	ChecklistSeen int32 `json:"checklistSeen,omitempty"`
 
 	// TriggeredAt is when the incident was opened.
 	// +optional

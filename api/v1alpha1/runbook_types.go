@@ -56,11 +56,14 @@ type RunbookSelector struct {
 	MatchLabels map[string]string `json:"matchLabels,omitempty"`
 }
 
-// WebhookAction calls an automation endpoint with a signed JSON body.
+// WebhookAction calls an automation endpoint with a signed JSON body (the same
+// signature as webhook notifications: HMAC-SHA256 of "<timestamp>.<body>").
+// +kubebuilder:validation:XValidation:rule="has(self.url) || has(self.secretRef)",message="a webhook action needs url or a secretRef whose Secret holds url"
 type WebhookAction struct {
 	// URL to post to when it is not a secret; otherwise the Secret's "url" key.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
 	URL string `json:"url,omitempty"`
 
 	// SecretRef holds "url" and the "signingKey" the body is signed with.
@@ -68,7 +71,12 @@ type WebhookAction struct {
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 }
 
-// KubernetesAction changes one named object in the runbook's namespace.
+// KubernetesAction changes one named object in the incident's namespace, as the
+// Runbook's ServiceAccount there.
+// +kubebuilder:validation:XValidation:rule="self.operation != 'scale' || has(self.replicas)",message="scale needs replicas"
+// +kubebuilder:validation:XValidation:rule="self.operation != 'patch' || has(self.patch)",message="patch needs patch, a JSON merge patch"
+// +kubebuilder:validation:XValidation:rule="self.operation != 'label' || has(self.labels)",message="label needs labels"
+// +kubebuilder:validation:XValidation:rule="self.operation != 'annotate' || has(self.annotations)",message="annotate needs annotations"
 type KubernetesAction struct {
 	// Operation to perform.
 	// +required
@@ -102,10 +110,12 @@ type KubernetesAction struct {
 
 	// Labels to set (an empty value removes the label) for label.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=32
 	Labels map[string]string `json:"labels,omitempty"`
 
 	// Annotations to set (an empty value removes it) for annotate.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=32
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -115,7 +125,8 @@ type NotifyAction struct {
 	// +required
 	GroupRef ObjectReference `json:"groupRef"`
 
-	// Message to send (text/template over the incident).
+	// Message to send: a Go text/template over the same data as a stakeholder
+	// group's templates ({{ .Incident.Title }}, {{ .Links.Incident }}, ...).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096
@@ -123,7 +134,7 @@ type NotifyAction struct {
 }
 
 // RunbookAction is what an automated step does.
-// +kubebuilder:validation:XValidation:rule="self.type != 'webhook' || has(self.webhook)",message="a webhook action needs spec.webhook"
+// +kubebuilder:validation:XValidation:rule="self.type != 'webhook' || has(self.webhook)",message="a webhook action needs webhook"
 // +kubebuilder:validation:XValidation:rule="self.type != 'kubernetes' || has(self.kubernetes)",message="a kubernetes action needs kubernetes"
 // +kubebuilder:validation:XValidation:rule="self.type != 'notify' || has(self.notify)",message="a notify action needs notify"
 // +kubebuilder:validation:XValidation:rule="self.type != 'setStage' || has(self.setStage)",message="a setStage action needs setStage"
@@ -148,13 +159,16 @@ type RunbookAction struct {
 	// +optional
 	SetStage IncidentStage `json:"setStage,omitempty"`
 
-	// DryRun runs the action without effect (server-side dry run for kubernetes) and
-	// records what it would have done.
+	// DryRun runs the action without effect and records what it would have done:
+	// kubernetes actions are sent with dryRun=All (the API server validates and
+	// authorizes them and changes nothing); webhook, notify and setStage actions are
+	// not sent at all.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // RunbookStep is one step of the response in one stage.
+// +kubebuilder:validation:XValidation:rule="!has(self.automatic) || !self.automatic || has(self.action)",message="an automatic step needs an action"
 type RunbookStep struct {
 	// Name of the step, unique in the runbook.
 	// +required
@@ -183,6 +197,7 @@ type RunbookStep struct {
 
 // RunbookSpec declares the playbook for matching incidents.
 // +kubebuilder:validation:XValidation:rule="self.steps.all(s, self.steps.exists_one(t, t.name == s.name))",message="step names must be unique"
+// +kubebuilder:validation:XValidation:rule="!self.steps.exists(s, has(s.action) && s.action.type == 'kubernetes') || (has(self.serviceAccountName) && size(self.serviceAccountName) > 0)",message="kubernetes actions need serviceAccountName: they run as that ServiceAccount, never as Klaxon"
 type RunbookSpec struct {
 	// Description of the runbook.
 	// +optional
@@ -193,11 +208,19 @@ type RunbookSpec struct {
 	// +optional
 	Selector RunbookSelector `json:"selector,omitempty"`
 
-	// ServiceAccountName in the runbook's namespace that kubernetes actions run as
-	// (impersonated), so a tenant never acts with the controller's rights.
+	// ServiceAccountName is the ServiceAccount, in the incident's namespace, that
+	// kubernetes actions run as (impersonated), so a tenant never acts with the
+	// controller's rights nor outside its namespace. A provider's runbook (in the
+	// system namespace) runs as the ServiceAccount of this name in each tenant's
+	// namespace, so every tenant decides what it may do there.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// DryRun runs every action of the runbook as a dry run (see RunbookAction.DryRun):
+	// a way to try a new runbook on real incidents.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 
 	// Steps of the response.
 	// +required

@@ -609,6 +609,21 @@ type PostmortemStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Commit string `json:"commit,omitempty"`
+
+	// Branch the record was committed to: the repository's branch, or the incident's
+	// own branch in PullRequest mode.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Branch string `json:"branch,omitempty"`
+
+	// URL of the pull or merge request opened for the record, in PullRequest mode.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url,omitempty"`
+
+	// CommittedAt is when the latest version of the record was committed.
+	// +optional
+	CommittedAt *metav1.Time `json:"committedAt,omitempty"`
 }
 
 // IncidentStatus is what the controller observed and did; only it writes here.

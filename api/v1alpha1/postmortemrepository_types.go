@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -37,6 +39,41 @@ const (
 	SecretKeyKnownHosts    = "known_hosts"
 	// SecretKeyPassphrase unlocks the signing key.
 	SecretKeyPassphrase = "passphrase"
+)
+
+// DefaultRetention is how long a resolved incident whose record is committed stays
+// in the API server when spec.retention is unset: 30 days.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// The post-mortem controller's marks on Incidents.
+const (
+	// FinalizerPostmortem keeps an Incident whose post-mortem record is not committed
+	// yet from being deleted. It is on an Incident only while the record of its
+	// current spec is not in git, and only where a PostmortemRepository applies.
+	FinalizerPostmortem = "klaxon.dev/postmortem"
+	// AnnotationReleasePostmortem set to "true" on an Incident removes
+	// FinalizerPostmortem on purpose, for example to delete an incident whose
+	// repository stays unreachable; the record is still committed if it can be.
+	AnnotationReleasePostmortem = "klaxon.dev/release-postmortem"
+)
+
+// Reasons of an Incident's PostmortemCommitted condition, besides ReasonAwaitingResolution
+// and the kinds of a failed commit (RemoteUnavailable, AuthenticationFailed,
+// PushRejected, InvalidConfiguration), and of a PostmortemRepository's Ready condition.
+const (
+	// ReasonCommitted: the record of the incident's current spec is in git.
+	ReasonCommitted = "Committed"
+	// ReasonAwaitingDeliveries: the incident is resolved and its last notifications
+	// are still being delivered; the record waits for them (at most 15 minutes).
+	ReasonAwaitingDeliveries = "AwaitingDeliveries"
+	// ReasonRepositoryNotReady: the PostmortemRepository cannot be used as it is (a
+	// missing Secret or key, an invalid spec); its Ready condition says why.
+	ReasonRepositoryNotReady = "RepositoryNotReady"
+	// ReasonNoRepository: no PostmortemRepository applies to the incident any more.
+	ReasonNoRepository = "NoRepository"
+	// ReasonInvalidSecret: a Secret holds a key that cannot be used (a signing key
+	// that does not parse or unlock).
+	ReasonInvalidSecret = "InvalidSecret"
 )
 
 // Forge opens pull or merge requests for records committed in PullRequest mode.
@@ -141,12 +178,13 @@ type PostmortemRepositorySpec struct {
 	Redaction Redaction `json:"redaction,omitempty"`
 
 	// Retention: resolved incidents whose record is committed are deleted this long
-	// after they resolved; the record in git is the archive. 0 keeps them.
+	// after they resolved; the record in git is the archive. 0s keeps them; the
+	// default is 720h (30 days), also for a client that leaves the field out.
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
-	Retention metav1.Duration `json:"retention,omitempty"`
+	Retention *metav1.Duration `json:"retention,omitempty"`
 }
 
 // PostmortemRepositoryStatus is the observed state of a PostmortemRepository.
@@ -212,3 +250,11 @@ func (o *PostmortemRepository) SetConditions(c []metav1.Condition) { o.Status.Co
 
 // SetObservedGeneration records the generation last reconciled.
 func (o *PostmortemRepository) SetObservedGeneration(g int64) { o.Status.ObservedGeneration = g }
+
+// RetentionPeriod is spec.retention, DefaultRetention when unset; 0 keeps incidents.
+func (s *PostmortemRepositorySpec) RetentionPeriod() time.Duration {
+	if s.Retention == nil {
+		return DefaultRetention
+	}
+	return s.Retention.Duration
+}

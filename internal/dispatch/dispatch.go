@@ -494,6 +494,10 @@ func (d *Dispatcher) run(ctx context.Context, inc *klaxonv1.Incident, p *plan, w
 		case notify.ActionMute:
 			if o.Record != nil {
 				log = notify.Upsert(log, *o.Record)
+				if o.Record.Phase == klaxonv1.NotificationHeld {
+					timeline(st, now, "NotificationHeld", fmt.Sprintf("%s for %s held (%s); it goes out when that ends",
+						c.Event, c.Target, o.Reason))
+				}
 			}
 		}
 	}

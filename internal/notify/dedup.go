@@ -133,6 +133,9 @@ func Decide(log []klaxonv1.NotificationRecord, k LogKey) (send bool, reason stri
 		return false, ReasonFailed
 	case klaxonv1.NotificationSuppressed:
 		return false, ReasonSuppressed
+	case klaxonv1.NotificationHeld:
+		// Held by a mute that has lifted: never attempted, so this is its first send.
+		return true, k.Reason()
 	}
 	return false, ReasonPending
 }
@@ -204,7 +207,7 @@ func parseKey(r klaxonv1.NotificationRecord) (LogKey, bool) {
 // needs, oldest first: finished entries of earlier reopens, then finished entries of
 // this one, keeping while it can the newest Sent page per target and destination
 // (Resolved messages follow it) and the Failed entries of deliveries not yet sent
-// another way (the next route follows them). Pending entries are never dropped, so
+// another way (the next route follows them). Pending and Held entries are never dropped, so
 // the result may still be longer than limit: then claim nothing new until it shrinks.
 // Dropped entries stay in the timeline, which keeps the whole history.
 func Compact(log []klaxonv1.NotificationRecord, reopenCount int32, limit int) []klaxonv1.NotificationRecord {
@@ -218,7 +221,7 @@ func Compact(log []klaxonv1.NotificationRecord, reopenCount int32, limit int) []
 	n := len(log)
 	drop := func(pass func(i int, k LogKey) bool) {
 		for i := 0; i < len(log) && n > limit; i++ {
-			if !keep[i] || log[i].Phase == klaxonv1.NotificationPending {
+			if !keep[i] || log[i].Phase == klaxonv1.NotificationPending || log[i].Phase == klaxonv1.NotificationHeld {
 				continue
 			}
 			k, ok := parseKey(log[i])

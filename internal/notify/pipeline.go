@@ -202,14 +202,33 @@ func (p *Pipeline) candidate(in Input, ci int, c Candidate, now time.Time) []Out
 		return []Outcome{{Candidate: ci, Route: -1, Action: ActionSkip, Reason: reason}}
 	}
 
-	if muted, reason, final := p.mute(in.Incident, c, now); muted {
+	if muted, reason, final, hold := p.mute(in.Incident, c, now); muted {
 		var out []Outcome
 		for _, ri := range routes {
 			key := p.key(in, c, ri)
-			if rec := Find(in.Log, key); final && rec != nil && rec.Phase == klaxonv1.NotificationPending {
+			rec := Find(in.Log, key)
+			if final && rec != nil && (rec.Phase == klaxonv1.NotificationPending || rec.Phase == klaxonv1.NotificationHeld) {
 				closed := *rec.DeepCopy()
 				closed.Phase, closed.Message = klaxonv1.NotificationSuppressed, reason
 				out = append(out, Outcome{Candidate: ci, Route: ri, Key: key, Action: ActionMute, Reason: reason, Record: &closed})
+			}
+		}
+		// A page a Muter holds is written to the log as Held (its first route's key),
+		// so later plans find it among the Outstanding ones and send it once the
+		// mute lifts: the escalation that produced it has moved on and will not
+		// produce it again.
+		if hold && c.Page && len(out) == 0 {
+			key := p.key(in, c, routes[0])
+			if Find(in.Log, key) == nil {
+				lk := p.logKey(in, c, routes[0])
+				why := c.Reason
+				if why == "" {
+					why = lk.Reason()
+				}
+				held := p.claim(c, routes[0], lk, why, nil, now)
+				held.Phase, held.Attempts, held.LastAttemptAt, held.FirstAttemptAt = klaxonv1.NotificationHeld, 0, nil, nil
+				held.Message = shorten(reason, 256)
+				out = append(out, Outcome{Candidate: ci, Route: routes[0], Key: key, Action: ActionMute, Reason: reason, Record: &held})
 			}
 		}
 		if len(out) == 0 {
@@ -335,16 +354,18 @@ func (p *Pipeline) logKey(in Input, c Candidate, ri int) LogKey {
 func (p *Pipeline) key(in Input, c Candidate, ri int) string { return p.logKey(in, c, ri).String() }
 
 // mute runs the mute stages; final is true when the mute lasts (a resolved incident).
-func (p *Pipeline) mute(inc IncidentSummary, c Candidate, now time.Time) (muted bool, reason string, final bool) {
+// mute runs the mute stage: final when the mute never lifts (the incident is
+// resolved), hold when a Muter (a maintenance window) holds the candidate for later.
+func (p *Pipeline) mute(inc IncidentSummary, c Candidate, now time.Time) (muted bool, reason string, final, hold bool) {
 	if muted, reason := StateMute(inc, c); muted {
-		return true, reason, inc.State == klaxonv1.StateResolved
+		return true, reason, inc.State == klaxonv1.StateResolved, false
 	}
 	for _, m := range p.Muters {
 		if muted, reason := m.Mute(inc, c, now); muted {
-			return true, reason, false
+			return true, reason, false, true
 		}
 	}
-	return false, "", false
+	return false, "", false, false
 }
 
 // delivered reports whether the log holds a page to target through destination since

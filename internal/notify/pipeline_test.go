@@ -156,7 +156,26 @@ func TestPlan(t *testing.T) {
 		muters: []Muter{MuterFunc(func(inc IncidentSummary, c Candidate, now time.Time) (bool, string) {
 			return inc.Service == "" && c.Page, "muted: maintenance window nightly"
 		})},
+		want: []string{"0/0 Mute muted: maintenance window nightly -> Held"},
+	}, {
+		name:       "a held page stays held, written once",
+		candidates: []Candidate{l1},
+		log:        []klaxonv1.NotificationRecord{entry(l1, routeEmail, klaxonv1.NotificationHeld, 0, time.Time{})},
+		muters: []Muter{MuterFunc(func(IncidentSummary, Candidate, time.Time) (bool, string) {
+			return true, "muted: maintenance window nightly"
+		})},
 		want: []string{"0/-1 Mute muted: maintenance window nightly"},
+	}, {
+		name:       "a held page goes out when the window closes, as a first attempt",
+		candidates: []Candidate{l1},
+		log:        []klaxonv1.NotificationRecord{entry(l1, routeEmail, klaxonv1.NotificationHeld, 0, time.Time{})},
+		want:       []string{"0/0 Send first #1 -> Pending"},
+	}, {
+		name:       "a held page is suppressed for good when the incident is resolved",
+		state:      klaxonv1.StateResolved,
+		candidates: []Candidate{l1},
+		log:        []klaxonv1.NotificationRecord{entry(l1, routeEmail, klaxonv1.NotificationHeld, 0, time.Time{})},
+		want:       []string{"0/0 Mute muted: incident resolved -> Suppressed"},
 	}, {
 		name:       "a candidate listed twice is planned once",
 		candidates: []Candidate{l1, l2, l1},

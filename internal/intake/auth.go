@@ -3,11 +3,9 @@ package intake
 import (
 	"bytes"
 	"cmp"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,22 +14,21 @@ import (
 	"time"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/signature"
 )
 
 // Header defaults, the same as the CRD's, for specs built in code.
 const (
-	DefaultSignatureHeader = "X-Klaxon-Signature"
-	DefaultTimestampHeader = "X-Klaxon-Timestamp"
+	DefaultSignatureHeader = signature.SignatureHeader
+	DefaultTimestampHeader = signature.TimestampHeader
 )
 
 // SignatureWindow is how far a signed timestamp may be from the receiver's clock,
 // either way, inclusive: a request signed exactly 5 minutes ago is accepted, one
 // signed 5 minutes and 1 second ago is not. A replay inside the window is accepted;
 // deduplication makes it harmless.
-const SignatureWindow = 5 * time.Minute
+const SignatureWindow = signature.DefaultWindow
 
-// signaturePrefix names the algorithm in the signature header, as GitHub does.
-const signaturePrefix = "sha256="
 
 // Authentication outcomes. The server answers 401 for both and says no more than their
 // text: which credential or which part of it was wrong is only in AuthError.Reason,
@@ -158,29 +155,11 @@ func checkHMAC(auth klaxonv1.EndpointAuth, secret map[string][]byte, header http
 	if sig == "" || ts == "" {
 		return missing(fmt.Sprintf("no %s or %s header", sigHeader, tsHeader))
 	}
-	unix, ok := parseUnix(ts)
-	if !ok {
-		return invalid(fmt.Sprintf("%s is not Unix seconds", tsHeader))
-	}
-	if skew := now.Sub(time.Unix(unix, 0)); skew > SignatureWindow || skew < -SignatureWindow {
-		return invalid(fmt.Sprintf("%s is %s from now, outside the %s window", tsHeader, skew.Round(time.Second), SignatureWindow))
-	}
-	if len(sig) < len(signaturePrefix) || !strings.EqualFold(sig[:len(signaturePrefix)], signaturePrefix) {
-		return invalid(fmt.Sprintf("%s does not start with %s", sigHeader, signaturePrefix))
-	}
-	given, err := hex.DecodeString(strings.TrimSpace(sig[len(signaturePrefix):]))
-	if err != nil || len(given) != sha256.Size {
-		return invalid(fmt.Sprintf("%s is not a hex SHA-256 digest", sigHeader))
-	}
-	// The signature covers the timestamp exactly as sent, so a sender that pads it
-	// still verifies, and a changed timestamp never does.
-	ok1 := hmac.Equal(given, mac(secret[klaxonv1.SecretKeyHMACKey], ts, body))
-	ok2 := false
-	if prev := secret[klaxonv1.SecretKeyHMACPreviousKey]; len(prev) > 0 {
-		ok2 = hmac.Equal(given, mac(prev, ts, body))
-	}
-	if !ok1 && !ok2 {
-		return invalid("signature does not match key or previousKey")
+	// The signature covers the timestamp: a replayed body with a fresh timestamp
+	// never verifies. Both keys are tried during a rotation.
+	keys := [][]byte{secret[klaxonv1.SecretKeyHMACKey], secret[klaxonv1.SecretKeyHMACPreviousKey]}
+	if err := signature.Verify(keys, ts, sig, body, now, SignatureWindow); err != nil {
+		return invalid(fmt.Sprintf("%s/%s: %v", sigHeader, tsHeader, err))
 	}
 	return nil
 }
@@ -188,15 +167,7 @@ func checkHMAC(auth klaxonv1.EndpointAuth, secret map[string][]byte, header http
 // Sign returns the signature header value for body sent at timestamp (Unix seconds),
 // "sha256=<hex>", which Authenticate accepts with the same key.
 func Sign(key []byte, timestamp int64, body []byte) string {
-	return signaturePrefix + hex.EncodeToString(mac(key, strconv.FormatInt(timestamp, 10), body))
-}
-
-func mac(key []byte, timestamp string, body []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(timestamp))
-	h.Write([]byte{'.'})
-	h.Write(body)
-	return h.Sum(nil)
+	return signature.Sign(key, strconv.FormatInt(timestamp, 10), body)
 }
 
 // authorization returns the credentials of an Authorization header with the scheme,
@@ -229,18 +200,4 @@ func boolInt(b bool) int {
 // are bytes and are read as they are.
 func secretText(secret map[string][]byte, key string) []byte {
 	return bytes.TrimRight(secret[key], "\r\n")
-}
-
-// parseUnix reads decimal Unix seconds, nothing else: no sign, no fraction.
-func parseUnix(s string) (int64, bool) {
-	if s == "" || len(s) > 12 {
-		return 0, false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }

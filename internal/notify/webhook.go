@@ -2,9 +2,6 @@ package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/signature"
 )
 
 // Headers of a webhook delivery. WEBHOOK.md documents them for receivers.
@@ -23,15 +21,15 @@ const (
 	// WebhookEventHeader carries the event, e.g. "Triggered".
 	WebhookEventHeader = "X-Klaxon-Event"
 	// WebhookTimestampHeader carries the signing time in Unix seconds.
-	WebhookTimestampHeader = "X-Klaxon-Timestamp"
+	WebhookTimestampHeader = signature.TimestampHeader
 	// WebhookSignatureHeader carries "sha256=" and the hex HMAC-SHA256 of
 	// "<timestamp>.<body>" under the channel Secret's signingKey.
-	WebhookSignatureHeader = "X-Klaxon-Signature"
+	WebhookSignatureHeader = signature.SignatureHeader
 )
 
 // DefaultWebhookSignatureWindow is how far a signature's timestamp may be from the
 // receiver's clock when VerifyWebhookSignature is given no window.
-const DefaultWebhookSignatureWindow = 5 * time.Minute
+const DefaultWebhookSignatureWindow = signature.DefaultWindow
 
 // ErrInvalidWebhookSignature is wrapped by every error VerifyWebhookSignature returns.
 var ErrInvalidWebhookSignature = errors.New("invalid webhook signature")
@@ -198,51 +196,21 @@ func webhookBody(d Delivery, now time.Time) ([]byte, error) {
 	return body, nil
 }
 
-// webhookSignature is "sha256=" and the hex HMAC-SHA256 of "<timestamp>.<body>".
-// Signing the timestamp with the body lets receivers refuse replays.
+// webhookSignature is "sha256=" and the hex HMAC-SHA256 of "<timestamp>.<body>"
+// (package signature).
 func webhookSignature(key []byte, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	return signature.Sign(key, timestamp, body)
 }
 
 // VerifyWebhookSignature checks a webhook delivery the way a receiver should: the
-// X-Klaxon-Signature header (signature) must be the HMAC-SHA256 under key of the
+// X-Klaxon-Signature header (sig) must be the HMAC-SHA256 under key of the
 // X-Klaxon-Timestamp header (timestamp), a dot and the raw body, and the timestamp
 // must be within window of now, so a captured request cannot be replayed later.
 // A window of zero or less means DefaultWebhookSignatureWindow. Every error wraps
 // ErrInvalidWebhookSignature; the comparison takes constant time.
-func VerifyWebhookSignature(key []byte, timestamp, signature string, body []byte, now time.Time, window time.Duration) error {
-	if len(key) == 0 {
-		return fmt.Errorf("%w: no signing key", ErrInvalidWebhookSignature)
-	}
-	if window <= 0 {
-		window = DefaultWebhookSignatureWindow
-	}
-	secs, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: timestamp is not Unix seconds", ErrInvalidWebhookSignature)
-	}
-	skew := now.Sub(time.Unix(secs, 0))
-	if skew > window || skew < -window {
-		return fmt.Errorf("%w: timestamp is %s away from now, outside the %s window", ErrInvalidWebhookSignature, skew.Abs().Round(time.Second), window)
-	}
-	hexSig, ok := strings.CutPrefix(strings.TrimSpace(signature), "sha256=")
-	if !ok {
-		return fmt.Errorf("%w: signature does not start with sha256=", ErrInvalidWebhookSignature)
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return fmt.Errorf("%w: signature is not hex", ErrInvalidWebhookSignature)
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(strings.TrimSpace(timestamp)))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
-		return fmt.Errorf("%w: signature does not match", ErrInvalidWebhookSignature)
+func VerifyWebhookSignature(key []byte, timestamp, sig string, body []byte, now time.Time, window time.Duration) error {
+	if err := signature.Verify([][]byte{key}, timestamp, sig, body, now, window); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidWebhookSignature, err)
 	}
 	return nil
 }

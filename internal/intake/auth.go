@@ -29,7 +29,6 @@ const (
 // deduplication makes it harmless.
 const SignatureWindow = signature.DefaultWindow
 
-
 // Authentication outcomes. The server answers 401 for both and says no more than their
 // text: which credential or which part of it was wrong is only in AuthError.Reason,
 // for the server's log.

@@ -43,6 +43,14 @@ type Options struct {
 	Notify dispatch.Options
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
+	// PostmortemCacheDir holds the local bare caches of the PostmortemRepositories'
+	// remotes, one directory each, reused across restarts; empty for a temporary
+	// directory removed at stop (each start then fetches the remotes again).
+	PostmortemCacheDir string
+
+	// policiesLoaded reports whether the engine holds every IncidentPolicy yet;
+	// SetupWithManager sets it for the reconcilers that take decisions.
+	policiesLoaded func() bool
 }
 
 // escalationPolicyIndex indexes incidents by the escalation policy they follow, so an
@@ -66,6 +74,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 
 	// Policies load on every replica: admission evaluates them everywhere.
 	policies := &IncidentPolicyReconciler{Client: mgr.GetClient(), Engine: opts.Engine, Recorder: recorder}
+	opts.policiesLoaded = policies.Loaded
 	if err := ctrl.NewControllerManagedBy(mgr).
 		For(&klaxonv1.IncidentPolicy{}).
 		Named("incidentpolicy").
@@ -170,6 +179,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		New:      func() *klaxonv1.NotificationChannel { return &klaxonv1.NotificationChannel{} },
 		Check:    channelSecretCheck(mgr.GetAPIReader())}); err != nil {
 		return fmt.Errorf("setting up the notification channel controller: %w", err)
+	}
+	if err := setupPostmortems(mgr, opts, refs, recorder); err != nil {
+		return err
 	}
 	return nil
 }

@@ -48,11 +48,12 @@ func (c *localConfig) register(fs *flag.FlagSet) {
 
 // localRun is a running embedded control plane and its notification sink.
 type localRun struct {
-	config         localConfig
-	restConfig     *rest.Config
-	cluster        *localcluster.Cluster
-	sink           *localcluster.Sink
-	webhookCertDir string
+	config          localConfig
+	systemNamespace string
+	restConfig      *rest.Config
+	cluster         *localcluster.Cluster
+	sink            *localcluster.Sink
+	webhookCertDir  string
 	// httpURL is where the HTTP server (intake, respond links, dashboard) listens.
 	httpURL string
 }
@@ -86,7 +87,7 @@ func startLocal(ctx context.Context, c localConfig, systemNamespace string, webh
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded control plane: %w", err)
 	}
-	run := &localRun{config: c, restConfig: cluster.Config(), cluster: cluster}
+	run := &localRun{config: c, systemNamespace: systemNamespace, restConfig: cluster.Config(), cluster: cluster}
 
 	sink, err := localcluster.StartSink(c.sinkAddr, filepath.Join(c.dir, "notifications.jsonl"), os.Stdout)
 	if err != nil {
@@ -138,8 +139,19 @@ func (l *localRun) afterStart(ctx context.Context, webhookStarted func() error) 
 			return err
 		}
 	}
-	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(l.config.dir, "notifications.jsonl"), l.httpURL)
+	records, err := applyLocalPostmortems(ctx, l.restConfig, l.config.dir, l.systemNamespace)
+	if err != nil {
+		return err
+	}
+	log.Info("post-mortem records go to a local bare repository", "repository", records)
+	printTour(l.cluster.KubeconfigPath(), l.sink.URL(), filepath.Join(l.config.dir, "notifications.jsonl"), l.httpURL, records)
 	return nil
+}
+
+// postmortemCacheDir is where the controller keeps its cache of the local post-mortem
+// repository, next to the rest of the state.
+func (l *localRun) postmortemCacheDir() string {
+	return filepath.Join(l.config.dir, "postmortem-cache")
 }
 
 // The Secret the samples' AlertSource and Heartbeat authenticate with. A token is
@@ -170,7 +182,7 @@ func ensureIntakeSecret(ctx context.Context, cfg *rest.Config) error {
 	return nil
 }
 
-func printTour(kubeconfig, sinkURL, sinkFile, httpURL string) {
+func printTour(kubeconfig, sinkURL, sinkFile, httpURL, records string) {
 	fmt.Printf(`
 Klaxon is running on an embedded control plane.
 
@@ -189,6 +201,11 @@ Try, in another terminal:
   kubectl -n acme patch incident checkout-latency --type=merge -p '{"spec":{"state":"Resolved","stage":"Monitor"}}'
   kubectl -n acme get incident checkout-latency -o jsonpath='{range .status.timeline[*]}{.time}  {.type}  {.actor}  {.message}{"\n"}{end}'
 
+Read the post-mortem record committed when it resolved:
+
+  kubectl -n acme get incident checkout-latency -o jsonpath='{.status.postmortem}{"\n"}'
+  git -C %[5]s log --stat
+
 Send an alert as Prometheus Alertmanager would:
 
   TOKEN=$(kubectl -n acme get secret prometheus-intake -o jsonpath='{.data.token}' | base64 -d)
@@ -198,5 +215,5 @@ Send an alert as Prometheus Alertmanager would:
 
 Ctrl-C stops Klaxon and the control plane; state stays in the directory above.
 
-`, kubeconfig, sinkURL, sinkFile, httpURL)
+`, kubeconfig, sinkURL, sinkFile, httpURL, records)
 }

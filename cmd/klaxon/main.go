@@ -53,6 +53,7 @@ type config struct {
 	externalURL     string
 	respondKeys     string
 	dashboard       bool
+	postmortemCache string
 	local           localConfig
 }
 
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&cfg.externalURL, "external-url", "", "URL people reach the HTTP server at, for the links in pages; http://localhost<http-bind-address port> when empty")
 	flag.StringVar(&cfg.respondKeys, "respond-keys-secret", "klaxon-respond-keys", "Secret in the system namespace with the keys that sign respond links (created when missing)")
 	flag.BoolVar(&cfg.dashboard, "dashboard", true, "serve the read-only incident dashboard at / on the HTTP server (put it behind your ingress's authentication)")
+	flag.StringVar(&cfg.postmortemCache, "postmortem-cache-dir", "", "directory of the local caches of the post-mortem repositories, kept across restarts (a volume); a temporary directory when empty, so each start fetches them again")
 	cfg.local.register(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -98,6 +100,9 @@ func run(ctx context.Context, cfg config) error {
 		local = lc
 		restCfg = lc.restConfig
 		cfg.webhookCertDir = lc.webhookCertDir
+		if cfg.postmortemCache == "" {
+			cfg.postmortemCache = lc.postmortemCacheDir()
+		}
 		// If the control plane dies, stop too rather than reconcile against nothing.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -161,7 +166,7 @@ func run(ctx context.Context, cfg config) error {
 		external = "http://localhost" + cfg.httpAddr[strings.LastIndex(cfg.httpAddr, ":"):]
 	}
 	opts := controllers.Options{SystemNamespace: cfg.systemNamespace, Engine: engine,
-		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}}
+		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}, PostmortemCacheDir: cfg.postmortemCache}
 	if local != nil {
 		local.httpURL = external
 	}

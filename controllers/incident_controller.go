@@ -218,9 +218,15 @@ func (r *IncidentReconciler) triage(ctx context.Context, inc *klaxonv1.Incident,
 		return nil, err
 	}
 	incident.AppendDecision(&inc.Status, dec)
-	return incident.ApplyTriage(inc, incident.Triage{Severity: d.Severity, Category: d.Category, Service: d.Service,
+	before := inc.Status.Runbooks
+	transitions := incident.ApplyTriage(inc, incident.Triage{Severity: d.Severity, Category: d.Category, Service: d.Service,
 		EscalationPolicy: d.EscalationPolicy, StakeholderGroups: d.StakeholderGroups, Runbooks: d.Runbooks,
-		Enforced: d.Enforced}, now), nil
+		Enforced: d.Enforced}, now)
+	// The policy's runbooks, and those whose selector matches what triage decided.
+	if err := r.attachRunbooks(ctx, inc, before, now); err != nil {
+		return nil, err
+	}
+	return transitions, nil
 }
 
 // storeDecision creates the IncidentDecision that keeps a decision's input.

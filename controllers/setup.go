@@ -183,6 +183,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := setupPostmortems(mgr, opts, refs, recorder); err != nil {
 		return err
 	}
+	if err := setupRunbooks(mgr, opts, refs, recorder); err != nil {
+		return err
+	}
 	return nil
 }
 

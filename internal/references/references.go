@@ -23,6 +23,7 @@ const (
 	KindStakeholderGroup    = "StakeholderGroup"
 	KindNotificationChannel = "NotificationChannel"
 	KindSecret              = "Secret"
+	KindServiceAccount      = "ServiceAccount"
 )
 
 // Ref is a reference with its namespace filled in.
@@ -109,6 +110,8 @@ func (rs Resolver) Of(obj client.Object) []Ref {
 		}
 	case *klaxonv1.AlertSource:
 		out = append(out, Ref{Kind: KindSecret, Namespace: ns, Name: o.Spec.Auth.SecretRef.Name, Field: "spec.auth.secretRef"})
+	case *klaxonv1.Runbook:
+		out = append(out, rs.runbookRefs(o, ref)...)
 	case *klaxonv1.Heartbeat:
 		out = append(out, Ref{Kind: KindSecret, Namespace: ns, Name: o.Spec.Auth.SecretRef.Name, Field: "spec.auth.secretRef"})
 	}
@@ -154,8 +157,8 @@ func (rs Resolver) Check(ctx context.Context, r client.Reader, obj client.Object
 	return nil
 }
 
-// NewObject returns an empty object of a referenced kind. Secrets are looked up as
-// metadata only, so their contents are never cached.
+// NewObject returns an empty object of a referenced kind. Secrets and
+// ServiceAccounts are looked up as metadata only, so their contents are never cached.
 func NewObject(kind string) (client.Object, error) {
 	switch kind {
 	case KindResponder:
@@ -166,9 +169,9 @@ func NewObject(kind string) (client.Object, error) {
 		return &klaxonv1.StakeholderGroup{}, nil
 	case KindNotificationChannel:
 		return &klaxonv1.NotificationChannel{}, nil
-	case KindSecret:
+	case KindSecret, KindServiceAccount:
 		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
 		return m, nil
 	}
 	return nil, fmt.Errorf("unknown reference kind %q", kind)

@@ -95,6 +95,12 @@ func (r *PostmortemReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if !inc.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &inc, pmr, committed, released)
 	}
+	if inc.Status.ObservedGeneration == 0 {
+		// The incident controller's first pass (triage, the first pages) comes first:
+		// a finalizer written meanwhile would make its write conflict and start over.
+		// Its status write brings the incident back here.
+		return reconcile.Result{}, nil
+	}
 	// The finalizer guards exactly what is not in git yet.
 	if res, err := r.syncFinalizer(ctx, &inc, pmr != nil && !committed && !released, committed); err != nil || !res.IsZero() {
 		return res, err

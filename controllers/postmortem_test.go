@@ -263,6 +263,8 @@ func TestPostmortemWaitsForTheRemote(t *testing.T) {
 		g.Expect(c.Reason).To(BeElementOf(postmortem.Transient.String(), postmortem.Permanent.String()))
 		g.Expect(c.Message).To(ContainSubstring("fetch"))
 	}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+	c := postmortemCondition(getIncident(g, ns, "outage"))
+	t.Logf("while the remote is missing: %s: %s", c.Reason, c.Message)
 
 	g.Expect(k8sClient.Delete(ctx, getIncident(g, ns, "outage"))).To(Succeed())
 	g.Consistently(func(g Gomega) {

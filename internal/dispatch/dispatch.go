@@ -546,7 +546,7 @@ func (d *Dispatcher) send(inc *klaxonv1.Incident, c notify.Candidate, a addresse
 		w.Warnings = append(w.Warnings, warn.Error())
 	}
 	return Send{Channel: ch, Route: route, Claimed: *o.Record, Recipient: a.name,
-		Delivery: notify.Delivery{Message: msg, Address: route.Address, Key: o.Key,
+		Delivery: notify.Delivery{Message: msg, Address: route.Address, Key: notify.DeliveryKey(inc.UID, o.Key),
 			DedupKey: notify.DedupKey(inc.Namespace, inc.Name, inc.Status.ReopenCount)}}
 }
 

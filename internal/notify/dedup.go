@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 )
 
@@ -297,6 +299,16 @@ func Upsert(log []klaxonv1.NotificationRecord, rec klaxonv1.NotificationRecord) 
 		out = append(out, rec)
 	}
 	return out
+}
+
+// DeliveryKey is a delivery's key outside the incident (Delivery.Key): the webhook
+// Idempotency-Key, the e-mail Message-ID and X-Klaxon-Key. A log key names a delivery
+// only within one incident's log; two incidents paging the same person at the same
+// level through the same channel have the same log key, and a receiver dropping keys
+// it has processed would drop the second page. The incident's UID tells them apart,
+// also from an incident deleted and created again under the same name.
+func DeliveryKey(incident types.UID, logKey string) string {
+	return string(incident) + "/" + logKey
 }
 
 // DedupKey is PagerDuty's dedup_key for an incident: one per incident and reopen,

@@ -68,8 +68,9 @@ type Delivery struct {
 	// Address of the recipient on the channel: a contact method's or a group
 	// channel's address (an e-mail address, a Slack channel ID); may be empty.
 	Address string
-	// Key identifies the delivery in the incident's notification log; webhook
-	// receivers get it as the Idempotency-Key header.
+	// Key identifies the delivery across incidents (DeliveryKey: the incident's UID
+	// and the key in its notification log); webhook receivers get it as the
+	// Idempotency-Key header.
 	Key string
 	// DedupKey is one key per incident and reopen, so PagerDuty's trigger,
 	// acknowledge and resolve reach the same alert.

@@ -141,9 +141,9 @@ type Plan struct {
 //     the new escalation status in one status update with the resourceVersion it
 //     read. On a conflict nothing was sent: requeue. So two controllers never both
 //     claim a delivery.
-//  3. Send each ActionSend outcome (Delivery.Key = Outcome.Key), then write Record's
-//     result. GaveUp: plan again at once for the next route, and say so in the
-//     timeline.
+//  3. Send each ActionSend outcome (Delivery.Key = DeliveryKey(the incident's UID,
+//     Outcome.Key)), then write Record's result. GaveUp: plan again at once for the
+//     next route, and say so in the timeline.
 //  4. Requeue after the earliest of Plan.Next, Recorded.RetryIn and the escalation's
 //     Step.Next.
 //

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,17 +15,23 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/yaml"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/internal/runbook"
 	"github.com/klaxon-ops/klaxon/internal/signature"
+	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
 
 const runbookActor = "runbook-actor"
@@ -379,4 +387,55 @@ func TestRunbookReadiness(t *testing.T) {
 		return k8sClient.Update(ctx, rb)
 	}).Should(Succeed())
 	expectNotReady(g, rb, klaxonv1.ReasonInvalidSpec, "spec.steps[1].action.notify.message")
+}
+
+// TestRunbookActionsRoleIsOptIn runs a kubernetes action as a controller that is not
+// an administrator: a ServiceAccount holding only config/rbac/runbook_actions_role.yaml,
+// bound in one tenant's namespace. There it can act as the tenant's ServiceAccount;
+// in a namespace that did not opt in it cannot impersonate anyone.
+func TestRunbookActionsRoleIsOptIn(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "runbook_actions_role.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var role rbacv1.ClusterRole
+	g.Expect(yaml.Unmarshal(raw, &role)).To(Succeed())
+	g.Expect(role.Name).To(Equal("klaxon-runbook-actions"))
+	g.Expect(k8sClient.Create(ctx, &role)).To(Or(Succeed(), Satisfy(apierrors.IsAlreadyExists)))
+
+	// The controller's identity: a ServiceAccount token, no admin rights.
+	home := newNamespace(t)
+	g.Expect(k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "klaxon", Namespace: home}})).To(Succeed())
+	cs, err := kubernetes.NewForConfig(restCfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	tok, err := cs.CoreV1().ServiceAccounts(home).CreateToken(ctx, "klaxon", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	controller := &rest.Config{Host: restCfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: restCfg.CAData}, BearerToken: tok.Status.Token}
+	exec := runbook.KubernetesExecutor{Config: controller, Mapper: k8sClient.RESTMapper()}
+
+	tenant := func(optIn bool) (string, runbook.Action) {
+		ns := newNamespace(t)
+		g.Expect(k8sClient.Create(ctx, deployment(ns, "web", 3))).To(Succeed())
+		actorWithScaleRights(g, ns, "web")
+		if optIn {
+			g.Expect(k8sClient.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "klaxon-runbook-actions", Namespace: ns},
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+				Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "klaxon", Namespace: home}}})).To(Succeed())
+		}
+		rb := containRunbook(ns, "")
+		step := scaleStep("grow-web", "web", 5, false)
+		inc := &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "i", Namespace: ns}}
+		return ns, runbook.Action{Incident: inc, Step: runbook.Step{Runbook: rb, Step: &step}, Key: "r0/x", Now: time.Now()}
+	}
+
+	optedIn, a := tenant(true)
+	// RBAC caches settle within a moment of the binding's creation.
+	g.Eventually(func() klaxonv1.RunbookStepState { return exec.Execute(ctx, a).State }, 10*time.Second).Should(Equal(klaxonv1.StepSucceeded))
+	g.Expect(replicas(g, optedIn, "web")).To(Equal(int32(5)))
+
+	other, b := tenant(false)
+	o := exec.Execute(ctx, b)
+	g.Expect(o.State).To(Equal(klaxonv1.StepFailed))
+	g.Expect(o.Message).To(ContainSubstring("cannot impersonate"))
+	g.Expect(replicas(g, other, "web")).To(Equal(int32(3)))
 }

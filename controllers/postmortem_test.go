@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,4 +487,75 @@ func TestPostmortemRetention(t *testing.T) {
 	reconcileAt(resolvedAt.Add(time.Hour))
 	g.Expect(apierrors.IsNotFound(directClient.Get(ctx, key, &klaxonv1.Incident{}))).To(BeTrue(), "deleted once the retention has passed")
 	g.Expect(commitCount(t, remote)).To(Equal(1))
+}
+
+// gitHTTPServer serves the bare repositories under root through `git http-backend`
+// behind basic auth, and answers 503 while down is set.
+func gitHTTPServer(t *testing.T, root, user, password string, down *atomic.Bool) *httptest.Server {
+	t.Helper()
+	backend := filepath.Join(strings.TrimSpace(gitCmd(t, "", "--exec-path")), "git-http-backend")
+	if _, err := os.Stat(backend); err != nil {
+		t.Fatalf("git-http-backend is required: %v (apt-get install -y git)", err)
+	}
+	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1",
+		"REMOTE_USER=" + user, "GIT_CONFIG_NOSYSTEM=1", "HOME=" + root}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestPostmortemRemoteDownThenBack: an http remote that answers 503 makes the record
+// wait as RemoteUnavailable, retried soon; it lands once the remote is back, pushed
+// with the credentials of the repository's Secret, which no condition or event shows.
+func TestPostmortemRemoteDownThenBack(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	root := t.TempDir()
+	remote := initBareRemote(t, filepath.Join(root, "records.git"))
+	const password = "s3cret-push-token"
+	var down atomic.Bool
+	down.Store(true)
+	srv := gitHTTPServer(t, root, "klaxon", password, &down)
+
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "git-http", Namespace: ns},
+		Data: map[string][]byte{klaxonv1.SecretKeyUsername: []byte("klaxon"), klaxonv1.SecretKeyPassword: []byte(password)}})).To(Succeed())
+	pmr := &klaxonv1.PostmortemRepository{ObjectMeta: metav1.ObjectMeta{Name: "records", Namespace: ns},
+		Spec: klaxonv1.PostmortemRepositorySpec{URL: srv.URL + "/records.git", SecretRef: &klaxonv1.SecretReference{Name: "git-http"}}}
+	g.Expect(k8sClient.Create(ctx, pmr)).To(Succeed())
+	expectNotReady(g, pmr, postmortem.Transient.String(), "503")
+
+	createIncident(g, ns, "flaky")
+	resolve(g, ns, "flaky", "the load balancer")
+	g.Eventually(func(g Gomega) {
+		c := postmortemCondition(getIncident(g, ns, "flaky"))
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(postmortem.Transient.String()))
+	}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+	g.Consistently(func() int { return commitCount(t, remote) }, 2*time.Second, 200*time.Millisecond).Should(BeZero())
+
+	down.Store(false)
+	inc := committedIncident(g, ns, "flaky", 30*time.Second)
+	g.Expect(commitCount(t, remote)).To(Equal(1))
+	g.Expect(inc.Status.Postmortem.Commit).To(Equal(strings.TrimSpace(gitCmd(t, remote, "rev-parse", "main"))))
+	var evs eventsv1.EventList
+	g.Expect(k8sClient.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
+	for _, e := range evs.Items {
+		g.Expect(e.Note).NotTo(ContainSubstring(password))
+	}
+	for _, c := range append(inc.Status.Conditions, *readyCondition(g, pmr)) {
+		g.Expect(c.Message).NotTo(ContainSubstring(password))
+	}
 }

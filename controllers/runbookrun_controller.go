@@ -18,6 +18,7 @@ import (
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/internal/incident"
+	"github.com/klaxon-ops/klaxon/internal/notify"
 	"github.com/klaxon-ops/klaxon/internal/runbook"
 )
 
@@ -147,7 +148,9 @@ func (r *RunbookRunReconciler) run(ctx context.Context, inc *klaxonv1.Incident, 
 	ctx = context.WithoutCancel(ctx)
 	out := outcomes{claims: claims}
 	for _, c := range claims {
-		a := runbook.Action{Incident: inc.DeepCopy(), Step: c.Step, DryRun: c.DryRun, Key: c.Key, Now: r.Now()}
+		// Receivers see the key with the incident's UID: the claim's key names the
+		// step only within this incident, and they drop keys they have seen.
+		a := runbook.Action{Incident: inc.DeepCopy(), Step: c.Step, DryRun: c.DryRun, Key: notify.DeliveryKey(inc.UID, c.Key), Now: r.Now()}
 		o := r.Executors.Execute(ctx, a)
 		log.FromContext(ctx).V(1).Info("runbook action", "runbook", c.Name(), "step", c.Step.Step.Name, "state", o.State)
 		out.outcomes = append(out.outcomes, o)

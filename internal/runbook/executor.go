@@ -14,7 +14,9 @@ type Action struct {
 	Step
 	// DryRun runs the action without effect.
 	DryRun bool
-	// Key identifies the run (see Key); receivers may use it to drop repeats.
+	// Key identifies the run across incidents: the incident's UID and the claim's
+	// Key (notify.DeliveryKey). Receivers drop keys they have seen, so it must
+	// differ between two incidents running the same step.
 	Key string
 	// Now is the time of the run.
 	Now time.Time

@@ -199,8 +199,8 @@ type Verdict struct {
 type Claim struct {
 	Step
 	DryRun bool
-	// Key identifies the run: episode, runbook and step. Webhook receivers get it
-	// as the Idempotency-Key.
+	// Key identifies the run within the incident: episode, runbook and step.
+	// Receivers get it behind the incident's UID (Action.Key).
 	Key string
 }
 

@@ -23,7 +23,7 @@ const WebhookEvent = "RunbookAction"
 // the signature with the Secret's signingKey and drops a key it has seen.
 //
 //	{
-//	  "key": "r0/acme/db-breach/isolate",
+//	  "key": "6f1c2a9e-3b7d-4c1e-9a51-0d2f8e4b7c13/r0/acme/db-breach/isolate",
 //	  "runbook": "acme/db-breach", "step": "isolate", "stage": "Contain",
 //	  "incident": {"namespace": "acme", "name": "db-exfil", "title": "…", "severity": "SEV1", …},
 //	  "sentAt": "2026-03-01T10:05:00Z"

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,22 +33,12 @@ func setupPostmortems(mgr ctrl.Manager, opts Options, refs references.Resolver, 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dir, temporary := opts.PostmortemCacheDir, false
-	if dir == "" {
-		d, err := os.MkdirTemp("", "klaxon-postmortems-")
-		if err != nil {
-			return fmt.Errorf("creating the post-mortem cache directory: %w", err)
-		}
-		dir, temporary = d, true
-	}
-	registry := postmortem.NewRegistry(dir)
+	// With no directory configured the caches go to a temporary one, made only once a
+	// repository is opened and removed when the manager stops.
+	registry := postmortem.NewRegistry(opts.PostmortemCacheDir)
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		<-ctx.Done()
-		err := registry.Close()
-		if temporary {
-			_ = os.RemoveAll(dir)
-		}
-		return err
+		return registry.Close()
 	})); err != nil {
 		return fmt.Errorf("adding the post-mortem cache closer: %w", err)
 	}

@@ -17,7 +17,8 @@ import (
 // generation and its Secrets' resourceVersions), so an edited spec or a rotated Secret
 // takes effect at the next commit. It is safe for concurrent use.
 type Registry struct {
-	root string
+	root      string
+	temporary bool // root is made at the first Open and removed by Close
 
 	mu      sync.Mutex
 	entries map[string]*registryEntry
@@ -32,13 +33,18 @@ type registryEntry struct {
 }
 
 // NewRegistry returns a registry whose caches live under root, one directory per
-// PostmortemRepository and remote URL.
+// PostmortemRepository and remote URL. With root empty they live in a temporary
+// directory, made when the first repository is opened and removed by Close.
 func NewRegistry(root string) *Registry {
 	return &Registry{root: root, entries: map[string]*registryEntry{}, opening: map[string]*sync.Mutex{}}
 }
 
-// Root is the directory the caches live under.
-func (r *Registry) Root() string { return r.root }
+// Root is the directory the caches live under; empty for a temporary one not made yet.
+func (r *Registry) Root() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.root
+}
 
 // Open returns the Repository of key ("namespace/name") at version. When none is open,
 // or the open one has another version, it calls options with the cache directory for
@@ -55,13 +61,21 @@ func (r *Registry) Open(key, version, url string, options func(dir string) (Opti
 		r.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if r.root == "" {
+		tmp, err := os.MkdirTemp("", "klaxon-postmortems-")
+		if err != nil {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("post-mortem cache directory: %w", err)
+		}
+		r.root, r.temporary = tmp, true
+	}
 	old := r.entries[key]
+	dir := r.cacheDir(key, url)
 	r.mu.Unlock()
 	if old != nil && old.version == version {
 		return old.repo, nil
 	}
 
-	dir := r.cacheDir(key, url)
 	if old != nil {
 		r.mu.Lock()
 		delete(r.entries, key)
@@ -115,41 +129,49 @@ func (r *Registry) Remove(key string) error {
 	r.mu.Lock()
 	old := r.entries[key]
 	delete(r.entries, key)
+	dir := r.keyDir(key)
 	r.mu.Unlock()
 	var err error
 	if old != nil {
 		err = old.repo.Close()
 	}
-	if rmErr := os.RemoveAll(r.keyDir(key)); rmErr != nil {
+	if r.Root() == "" {
+		return err // nothing was ever cached
+	}
+	if rmErr := os.RemoveAll(dir); rmErr != nil {
 		err = errors.Join(err, rmErr)
 	}
 	return err
 }
 
 // Close closes every open Repository; Open fails afterwards. The caches stay on disk
-// for the next start.
+// for the next start, unless they are in a temporary directory.
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	entries := r.entries
 	r.entries = map[string]*registryEntry{}
+	root, temporary := r.root, r.temporary
 	r.mu.Unlock()
 	var errs []error
 	for _, e := range entries {
 		errs = append(errs, e.repo.Close())
 	}
+	if temporary {
+		errs = append(errs, os.RemoveAll(root))
+	}
 	return errors.Join(errs...)
 }
 
 // keyDir is where key's caches live: root/namespace/name. Kubernetes names cannot hold
-// a path separator or "..", so the path stays under root.
+// a path separator or "..", so the path stays under root. Callers hold r.mu.
 func (r *Registry) keyDir(key string) string {
 	ns, name, _ := strings.Cut(key, "/")
 	return filepath.Join(r.root, filepath.Base("ns-"+ns), filepath.Base("pmr-"+name))
 }
 
 // cacheDir is key's cache for url: a new URL gets a new cache rather than mixing two
-// remotes' histories in one.
+// remotes' histories in one. Callers hold r.mu.
 func (r *Registry) cacheDir(key, url string) string {
 	sum := sha256.Sum256([]byte(url))
 	return filepath.Join(r.keyDir(key), hex.EncodeToString(sum[:6]))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -85,5 +86,35 @@ func TestRegistryReopensOnNewVersion(t *testing.T) {
 	}
 	if _, err := reg.Open("acme/records", "v4", fileURL(remoteB), opener(fileURL(remoteB))); !errors.Is(err, ErrClosed) {
 		t.Errorf("open after close: %v", err)
+	}
+}
+
+// TestRegistryTemporaryRoot: without a directory, the caches go to a temporary one that
+// exists only once something is opened, and Close removes it.
+func TestRegistryTemporaryRoot(t *testing.T) {
+	reg := NewRegistry("")
+	if reg.Root() != "" {
+		t.Fatalf("a temporary root before any open: %s", reg.Root())
+	}
+	if err := reg.Remove("acme/records"); err != nil {
+		t.Fatalf("remove before any open: %v", err)
+	}
+	remote := newBareRemote(t)
+	repo, err := reg.Open("acme/records", "v1", fileURL(remote), func(string) (Options, error) {
+		return Options{URL: fileURL(remote), Author: v1alpha1.Author{Name: "Klaxon", Email: "klaxon@example.invalid"}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := reg.Root()
+	if root == "" || !strings.HasPrefix(repo.Store().Dir(), root) {
+		t.Fatalf("root %q, cache %s", root, repo.Store().Dir())
+	}
+	commitOne(t, repo, change("postmortems/a.md", "a\n"))
+	if err := reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Errorf("the temporary root outlived Close: %v", err)
 	}
 }

@@ -115,6 +115,13 @@ type Plan struct {
 	Next time.Time
 }
 
+// InFlightLease is how long a claimed delivery without a recorded result is taken to
+// be under way. It is longer than any sender's bound on an attempt (the incident
+// controller gives its deliveries 30 s), so a delivery is repeated only when its
+// sender died: after a crash, the unrecorded delivery goes out again this long after
+// it was claimed.
+const InFlightLease = 40 * time.Second
+
 // Pipeline decides, for one incident at one time, which deliveries to attempt now
 // and when to come back. Its stages run in order for each candidate:
 //
@@ -274,6 +281,15 @@ func (p *Pipeline) route(in Input, ci int, c Candidate, ri int, now time.Time) (
 	if rec.LastAttemptAt != nil {
 		last = rec.LastAttemptAt.Time
 	}
+	// A claim with no result yet may be an attempt still under way, by this
+	// controller's previous reconcile or by another sender (a post-mortem notice, a
+	// runbook step): only once it has had time to finish is its result lost.
+	if rec.Message == "" {
+		if due := last.Add(InFlightLease); now.Before(due) {
+			o.Action, o.Reason, o.At = ActionWait, "attempt in flight", due
+			return o, false
+		}
+	}
 	wait, giveUp := p.Retry.NextAttempt(key, int(rec.Attempts), nil, firstAttempt(rec), last)
 	if giveUp {
 		failed := *rec.DeepCopy()
@@ -321,6 +337,9 @@ func (p *Pipeline) claim(c Candidate, ri int, lk LogKey, reason string, prev *kl
 	if prev != nil {
 		rec = *prev.DeepCopy()
 	}
+	// No message until the attempt's result is recorded: that is how the retry
+	// stage tells an attempt under way from one that failed.
+	rec.Message = ""
 	rec.Phase = klaxonv1.NotificationPending
 	rec.Attempts++
 	t := metav1.NewTime(now)

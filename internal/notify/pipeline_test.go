@@ -43,6 +43,17 @@ func entry(c Candidate, r Route, phase klaxonv1.NotificationPhase, attempts int3
 		t := metav1.NewTime(last)
 		rec.LastAttemptAt = &t
 	}
+	if phase == klaxonv1.NotificationPending && attempts > 0 {
+		// The attempt's result was recorded; inFlight makes a claim without one.
+		rec.Message = fmt.Sprintf("attempt %d failed, retrying: 503 Service Unavailable", attempts)
+	}
+	return rec
+}
+
+// inFlight is a claim whose attempt has no recorded result: under way, or lost in a
+// crash.
+func inFlight(rec klaxonv1.NotificationRecord) klaxonv1.NotificationRecord {
+	rec.Message = ""
 	return rec
 }
 
@@ -146,6 +157,18 @@ func TestPlan(t *testing.T) {
 		candidates: []Candidate{l1},
 		at:         21 * time.Second,
 		want:       []string{"0/0 Send first #3 -> Pending"},
+	}, {
+		name:       "a claim without a result may be under way elsewhere: it is not repeated",
+		log:        []klaxonv1.NotificationRecord{inFlight(entry(l1, routeEmail, klaxonv1.NotificationPending, 1, pt0))},
+		candidates: []Candidate{l1},
+		at:         30 * time.Second,
+		want:       []string{"0/0 Wait attempt in flight +10s"},
+	}, {
+		name:       "until its sender must have died: then it is sent again",
+		log:        []klaxonv1.NotificationRecord{inFlight(entry(l1, routeEmail, klaxonv1.NotificationPending, 1, pt0))},
+		candidates: []Candidate{l1},
+		at:         InFlightLease,
+		want:       []string{"0/0 Send first #2 -> Pending"},
 	}, {
 		name:       "rate limit: one Slack message per second per channel",
 		candidates: []Candidate{notice, {Event: klaxonv1.EventTriggered, Target: "StakeholderGroup/team-a/cs", Routes: []Route{routeSlack}}},

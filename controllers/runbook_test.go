@@ -80,8 +80,8 @@ func containRunbook(ns, hookURL string) *klaxonv1.Runbook {
 				{Name: "tell-customers", Stage: klaxonv1.StageTriage, Automatic: true, Action: &klaxonv1.RunbookAction{
 					Type: klaxonv1.ActionNotify, Notify: &klaxonv1.NotifyAction{GroupRef: klaxonv1.ObjectReference{Name: "customers"},
 						Message: "We are looking into {{ .Incident.Service }}."}}},
-				scaleStep("stop-web", "web", 0, false), // destructive; the tenant's policy allows it
-				scaleStep("stop-db", "db", 0, false),   // destructive; no policy allows it
+				scaleStep("stop-web", "web", 0, false), // the tenant's policy allows it
+				scaleStep("stop-db", "db", 0, false),   // no policy allows it
 				scaleStep("try-api", "api", 1, true),   // a dry run
 				scaleStep("grow-db", "db", 4, false),   // allowed, but beyond the ServiceAccount's rights
 				{Name: "mark-namespace", Stage: klaxonv1.StageContain, Automatic: true, Action: &klaxonv1.RunbookAction{
@@ -165,13 +165,21 @@ func TestRunbookActsWhenIncidentEntersContain(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, &klaxonv1.StakeholderGroup{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: ns},
 		Spec: klaxonv1.StakeholderGroupSpec{Audience: klaxonv1.AudienceCustomers,
 			Channels: []klaxonv1.GroupChannel{{ChannelRef: klaxonv1.ObjectReference{Name: "status"}, Address: "status-page"}}}})).To(Succeed())
-	// The tenant allows its runbook to stop web; nothing allows stopping db.
+	// The tenant allows its runbook to stop web, to scale anything up and to label;
+	// nothing allows stopping db.
 	pol := incidentPolicy(ns, "actions", map[string]string{"actions.rego": `package klaxon.actions
 
 allow if {
 	input.action.type == "kubernetes"
 	input.action.kubernetes.name == "web"
 }
+
+allow if {
+	input.action.kubernetes.operation == "scale"
+	input.action.kubernetes.replicas > 0
+}
+
+allow if input.action.kubernetes.operation == "label"
 `})
 	g.Expect(k8sClient.Create(ctx, pol)).To(Succeed())
 	expectReady(g, pol)
@@ -217,7 +225,7 @@ allow if {
 	g.Expect(replicas(g, ns, "web")).To(Equal(int32(0)))
 	// Denied by policy: recorded, not run.
 	g.Expect(steps["stop-db"].State).To(Equal(klaxonv1.StepDenied))
-	g.Expect(steps["stop-db"].Message).To(ContainSubstring("destructive"))
+	g.Expect(steps["stop-db"].Message).To(ContainSubstring("not allowed by any policy"))
 	g.Expect(steps["stop-db"].Decision).NotTo(BeEmpty())
 	// A dry run: the API server checked it and changed nothing.
 	g.Expect(steps["try-api"].State).To(Equal(klaxonv1.StepDryRun), steps["try-api"].Message)

@@ -1,22 +1,19 @@
-# Built-in gate for automated runbook actions: destructive actions are denied
-# unless a provider or tenant policy allows them.
+# Built-in gate for automated runbook actions: actions that change objects in the
+# cluster are denied unless a provider or tenant policy allows them.
 #
 # Outputs (see README.md, "actions"): allow (bool) and reasons (set of
 # strings).
 #
-# Destructive: a kubernetes action that patches, scales to zero or does
-# anything other than label, annotate or scale to one or more replicas; any
-# action type this library does not know. Not destructive: label, annotate,
-# scale to one or more replicas, notify, setStage, and webhook (a signed call to
-# automation the tenant runs and authorises itself; Klaxon changes nothing).
-# A dry run has no effect and is always allowed.
+# Denied by default: every kubernetes action (scale, patch, label, annotate:
+# each changes a workload or how a NetworkPolicy selects it), and any action
+# type this library does not know. Allowed: notify, setStage, and webhook (a
+# signed call to automation the tenant runs and authorises itself; Klaxon
+# changes nothing). A dry run has no effect and is always allowed.
 package klaxon.actions
 
 action := object.get(input, "action", {})
 
 safe_types := {"webhook", "notify", "setStage"}
-
-safe_operations := {"label", "annotate"}
 
 # Absent members read as empty, so that `not` below means "not so" and not
 # "not known".
@@ -30,37 +27,32 @@ default allow := false
 
 allow if dry_run
 
-allow if not destructive
+allow if not needs_allowing
 
-destructive if {
-	action_type == "kubernetes"
-	not safe_kubernetes
-}
+needs_allowing if action_type == "kubernetes"
 
-destructive if not action_type in (safe_types | {"kubernetes"})
-
-safe_kubernetes if operation in safe_operations
-
-safe_kubernetes if {
-	operation == "scale"
-	object.get(action, ["kubernetes", "replicas"], 0) > 0
-}
+needs_allowing if not action_type in safe_types
 
 reasons contains "a dry run has no effect" if dry_run
 
-reasons contains sprintf("%s is not destructive", [describe]) if {
+reasons contains sprintf("%s changes nothing in the cluster", [describe]) if {
 	not dry_run
-	not destructive
+	not needs_allowing
 }
 
-reasons contains sprintf("%s is destructive and no policy allows it", [describe]) if {
+reasons contains sprintf("%s is not allowed by any policy: kubernetes actions run only when a provider or tenant policy allows them", [describe]) if {
 	not dry_run
-	destructive
+	action_type == "kubernetes"
 }
 
-describe := "scaling to zero replicas" if {
+reasons contains sprintf("%s is unknown and no policy allows it", [describe]) if {
+	not dry_run
+	needs_allowing
+	action_type != "kubernetes"
+}
+
+describe := sprintf("scaling %s %s to %d replicas", [object.get(action, ["kubernetes", "kind"], ""), object.get(action, ["kubernetes", "name"], ""), object.get(action, ["kubernetes", "replicas"], 0)]) if {
 	operation == "scale"
-	not safe_kubernetes
 } else := sprintf("the kubernetes operation %q", [operation]) if {
 	action_type == "kubernetes"
 } else := sprintf("the %q action", [action_type])

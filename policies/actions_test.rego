@@ -4,29 +4,20 @@ import data.klaxon.actions
 
 k8s(op, extra) := {"action": {"type": "kubernetes", "runbook": "acme/db", "step": "s", "kubernetes": object.union({"operation": op, "apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}, extra)}}
 
-test_label_and_annotate_are_allowed if {
-	actions.allow with input as k8s("label", {"labels": {"a": "b"}})
-	actions.allow with input as k8s("annotate", {"annotations": {"a": "b"}})
-}
-
-test_scale_up_is_allowed if {
-	actions.allow with input as k8s("scale", {"replicas": 3})
-}
-
-test_scale_to_zero_is_denied if {
+test_kubernetes_actions_are_denied_without_a_policy if {
+	not actions.allow with input as k8s("label", {"labels": {"a": "b"}})
+	not actions.allow with input as k8s("annotate", {"annotations": {"a": "b"}})
+	not actions.allow with input as k8s("scale", {"replicas": 3})
 	not actions.allow with input as k8s("scale", {"replicas": 0})
 	not actions.allow with input as k8s("scale", {})
-	actions.reasons == {"scaling to zero replicas is destructive and no policy allows it"} with input as k8s("scale", {"replicas": 0})
-}
-
-test_patch_is_denied if {
 	not actions.allow with input as k8s("patch", {"patch": "{}"})
-	actions.reasons == {`the kubernetes operation "patch" is destructive and no policy allows it`} with input as k8s("patch", {"patch": "{}"})
-}
-
-test_delete_like_operations_are_denied if {
 	not actions.allow with input as k8s("delete", {})
 	not actions.allow with input as k8s("", {})
+}
+
+test_a_denial_says_what_and_why if {
+	actions.reasons == {"scaling Deployment api to 0 replicas is not allowed by any policy: kubernetes actions run only when a provider or tenant policy allows them"} with input as k8s("scale", {"replicas": 0})
+	actions.reasons == {`the kubernetes operation "patch" is not allowed by any policy: kubernetes actions run only when a provider or tenant policy allows them`} with input as k8s("patch", {"patch": "{}"})
 }
 
 test_dry_run_is_allowed if {
@@ -43,5 +34,6 @@ test_webhook_notify_and_set_stage_are_allowed if {
 
 test_unknown_action_types_are_denied if {
 	not actions.allow with input as {"action": {"type": "ssh"}}
+	actions.reasons == {`the "ssh" action is unknown and no policy allows it`} with input as {"action": {"type": "ssh"}}
 	not actions.allow with input as {}
 }

@@ -157,8 +157,8 @@ deny contains "another tenant's rule"
 	}
 }
 
-// TestActionsGate checks the built-in denial of destructive actions and how
-// providers and tenants lift or pin it.
+// TestActionsGate checks the built-in denial of kubernetes actions and how providers
+// and tenants lift or pin it.
 func TestActionsGate(t *testing.T) {
 	replicas := func(n int32) *int32 { return &n }
 	scaleToZero := Action{Runbook: "acme/db", Step: "stop", Type: v1alpha1.ActionKubernetes,
@@ -180,9 +180,10 @@ reasons contains "the provider forbids scaling to zero" if input.action.kubernet
 		allow    bool
 		reason   string
 	}{
-		{name: "label is allowed", action: label, allow: true, reason: "not destructive"},
-		{name: "scale to zero is denied", action: scaleToZero, allow: false, reason: "destructive and no policy allows it"},
+		{name: "label is denied without a policy", action: label, allow: false, reason: "not allowed by any policy"},
+		{name: "scale to zero is denied", action: scaleToZero, allow: false, reason: "not allowed by any policy"},
 		{name: "tenant allows it", policies: []Source{tenantAllows}, action: scaleToZero, allow: true},
+		{name: "tenant allows the label too", policies: []Source{tenantAllows}, action: label, allow: true},
 		{name: "provider pins the denial", policies: []Source{providerPins, tenantAllows}, action: scaleToZero, allow: false, reason: "provider forbids"},
 	}
 	for _, tc := range tests {

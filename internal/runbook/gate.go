@@ -11,7 +11,7 @@ import (
 )
 
 // Gate asks the actions decision point (data.klaxon.actions.allow) whether a step's
-// action may run. The built-in policy denies destructive actions unless a provider
+// action may run. The built-in policy denies kubernetes actions unless a provider
 // or tenant policy allows them, and allows every dry run.
 type Gate struct {
 	Engine *policy.Engine

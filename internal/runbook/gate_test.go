@@ -11,8 +11,8 @@ import (
 	"github.com/klaxon-ops/klaxon/internal/policy"
 )
 
-// TestGate asks the real engine with the built-in library: destructive actions are
-// denied, others and every dry run allowed, and the runbook's dryRun reaches the
+// TestGate asks the real engine with the built-in library: kubernetes actions are
+// denied unless a policy allows them, others and every dry run allowed, and the runbook's dryRun reaches the
 // policy and the verdict.
 func TestGate(t *testing.T) {
 	engine, err := policy.NewEngine(policy.Options{SystemNamespace: "klaxon-system"})
@@ -31,10 +31,10 @@ func TestGate(t *testing.T) {
 		wantDryRun bool
 		wantReason string
 	}{
-		{"scale to zero is destructive", scaleTo(0), false, false, false, "destructive"},
-		{"scale to two is not", scaleTo(2), false, true, false, "not destructive"},
-		{"a patch is destructive", &klaxonv1.RunbookAction{Type: klaxonv1.ActionKubernetes, Kubernetes: &klaxonv1.KubernetesAction{
-			Operation: klaxonv1.OperationPatch, APIVersion: "v1", Kind: "ConfigMap", Name: "c", Patch: `{"data":{"x":"y"}}`}}, false, false, false, "destructive"},
+		{"scale to zero is denied", scaleTo(0), false, false, false, "not allowed by any policy"},
+		{"scale to two is denied too", scaleTo(2), false, false, false, "not allowed by any policy"},
+		{"a patch is denied", &klaxonv1.RunbookAction{Type: klaxonv1.ActionKubernetes, Kubernetes: &klaxonv1.KubernetesAction{
+			Operation: klaxonv1.OperationPatch, APIVersion: "v1", Kind: "ConfigMap", Name: "c", Patch: `{"data":{"x":"y"}}`}}, false, false, false, "not allowed by any policy"},
 		{"a step's dry run is allowed", func() *klaxonv1.RunbookAction { a := scaleTo(0); a.DryRun = true; return a }(), false, true, true, "dry run"},
 		{"the runbook's dry run is allowed", scaleTo(0), true, true, true, "dry run"},
 		{"a webhook is allowed", &klaxonv1.RunbookAction{Type: klaxonv1.ActionWebhook, Webhook: &klaxonv1.WebhookAction{URL: "https://a.example/x"}}, false, true, false, ""},

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/testenv"
+)
+
+// harness is the control plane, the sink and what the phases share.
+type harness struct {
+	env        *envtest.Environment
+	cfg        *rest.Config
+	client     client.Client // the load generator's: no cache, high QPS
+	kubeconfig string
+	out        string
+	sink       *sink
+	apiserver  int // pids
+	etcd       int
+	opts       options
+}
+
+// startHarness starts kube-apiserver and etcd (testenv: Klaxon's CRDs, etcd with
+// --unsafe-no-fsync), the sink, and writes a kubeconfig for the controller children.
+func startHarness(opts options) (*harness, error) {
+	h := &harness{env: testenv.New(), out: opts.out, opts: opts}
+	cfg, err := h.env.Start()
+	if err != nil {
+		return nil, testenv.StartError(err)
+	}
+	h.cfg = cfg
+	h.apiserver = findPID("kube-apiserver", "--cert-dir="+h.env.ControlPlane.APIServer.CertDir)
+	h.etcd = findPID("etcd", "--data-dir="+h.env.ControlPlane.Etcd.DataDir)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return h, err
+	}
+	if err := klaxonv1.AddToScheme(scheme); err != nil {
+		return h, err
+	}
+	gen := rest.CopyConfig(cfg)
+	gen.QPS, gen.Burst = float32(opts.createQPS), opts.createQPS
+	if h.client, err = client.New(gen, client.Options{Scheme: scheme}); err != nil {
+		return h, err
+	}
+	h.kubeconfig = filepath.Join(h.out, "kubeconfig")
+	if err := writeKubeconfig(cfg, h.kubeconfig); err != nil {
+		return h, err
+	}
+	if err := h.client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: klaxonv1.DefaultSystemNamespace}}); err != nil {
+		return h, err
+	}
+	if h.sink, err = newSink(); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+func (h *harness) stop() {
+	if h.sink != nil {
+		_ = h.sink.srv.Close()
+	}
+	_ = h.env.Stop()
+}
+
+func writeKubeconfig(cfg *rest.Config, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["load"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["load"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["load"] = &clientcmdapi.Context{Cluster: "load", AuthInfo: "load"}
+	kc.CurrentContext = "load"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+// apiserverProfile fetches a CPU profile of kube-apiserver over d into file, in the
+// background (the harness's user is an administrator, allowed /debug/pprof).
+func (h *harness) apiserverProfile(d time.Duration, file string) <-chan struct{} {
+	cfg := rest.CopyConfig(h.cfg)
+	cfg.Timeout = d + 30*time.Second
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return fetchProfile(hc, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds())), file)
+}
+
+// cpuSnap is the CPU time each process of the run had used at one moment.
+type cpuSnap struct {
+	at                                            time.Time
+	machine, harness, controller, apiserver, etcd time.Duration
+}
+
+func (h *harness) snap(c *controllerProc) cpuSnap {
+	s := cpuSnap{at: time.Now(), machine: machineBusy()}
+	get := func(pid int) time.Duration {
+		if pid == 0 {
+			return 0
+		}
+		p, _ := readProc(pid)
+		return p.cpu
+	}
+	s.harness = get(os.Getpid())
+	s.apiserver, s.etcd = get(h.apiserver), get(h.etcd)
+	if c != nil {
+		s.controller = get(c.pid())
+	}
+	return s
+}
+
+// cpuUse is the CPU each process used over a phase, and what the rest of the machine
+// (other users of the shared cores) used.
+type cpuUse struct {
+	wall                                                  time.Duration
+	controller, apiserver, etcd, harness, others, machine time.Duration
+}
+
+func (b cpuSnap) since(a cpuSnap) cpuUse {
+	u := cpuUse{wall: b.at.Sub(a.at), controller: b.controller - a.controller, apiserver: b.apiserver - a.apiserver,
+		etcd: b.etcd - a.etcd, harness: b.harness - a.harness, machine: b.machine - a.machine}
+	u.others = max(u.machine-u.controller-u.apiserver-u.etcd-u.harness, 0)
+	return u
+}
+
+// waitReady waits until every object is Ready=True.
+func (h *harness) waitReady(ctx context.Context, objs ...client.Object) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, o := range objs {
+		for {
+			err := h.client.Get(ctx, client.ObjectKeyFromObject(o), o)
+			if err == nil {
+				if c, ok := o.(interface{ GetConditions() []metav1.Condition }); ok {
+					if meta.IsStatusConditionTrue(c.GetConditions(), klaxonv1.ConditionReady) {
+						break
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%T %s/%s not Ready: %w", o, o.GetNamespace(), o.GetName(), ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// tenant is a namespace with a webhook channel to the sink, responders reached
+// through it, and escalation policies.
+type tenant struct {
+	namespace  string
+	responders []string
+	policies   []*klaxonv1.EscalationPolicy
+}
+
+// policySpec is an escalation policy to create: level i pages responders[i] delays[i]
+// after level i-1 (after the trigger, for the first).
+type policySpec struct {
+	name   string
+	delays []time.Duration
+}
+
+// createTenant creates a tenant with its responders and policies, and waits until
+// they are Ready.
+func (h *harness) createTenant(ctx context.Context, ns string, responders []string, policies []policySpec) (*tenant, error) {
+	t := &tenant{namespace: ns, responders: responders}
+	if err := h.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return nil, err
+	}
+	nc := &klaxonv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: "pager", Namespace: ns},
+		Spec: klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelWebhook, Webhook: &klaxonv1.WebhookChannel{URL: h.sink.url}}}
+	if err := h.client.Create(ctx, nc); err != nil {
+		return nil, err
+	}
+	ready := []client.Object{nc}
+	for _, r := range responders {
+		rsp := &klaxonv1.Responder{ObjectMeta: metav1.ObjectMeta{Name: r, Namespace: ns},
+			Spec: klaxonv1.ResponderSpec{DisplayName: r, ContactMethods: []klaxonv1.ContactMethod{
+				{ChannelRef: klaxonv1.ObjectReference{Name: "pager"}, Address: r}}}}
+		if err := h.client.Create(ctx, rsp); err != nil {
+			return nil, err
+		}
+		ready = append(ready, rsp)
+	}
+	for _, p := range policies {
+		ep := &klaxonv1.EscalationPolicy{ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: ns}}
+		for i, d := range p.delays {
+			ep.Spec.Levels = append(ep.Spec.Levels, klaxonv1.EscalationLevel{Delay: metav1.Duration{Duration: d},
+				Targets: []klaxonv1.EscalationTarget{{Kind: klaxonv1.TargetResponder, Name: responders[i]}}})
+		}
+		if err := h.client.Create(ctx, ep); err != nil {
+			return nil, err
+		}
+		t.policies = append(t.policies, ep)
+		ready = append(ready, ep)
+	}
+	return t, h.waitReady(ctx, ready...)
+}
+
+// newIncident is an incident of tenant ns following policy, as a person or intake
+// opens one.
+func newIncident(ns, name, policy string, labels map[string]string) *klaxonv1.Incident {
+	return &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: klaxonv1.IncidentSpec{Title: "checkout returns 500s for " + name, Severity: klaxonv1.SEV2,
+			Service: "checkout", EscalationPolicyRef: &klaxonv1.ObjectReference{Name: policy}}}
+}

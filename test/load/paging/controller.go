@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/controllers"
+	"github.com/klaxon-ops/klaxon/internal/dispatch"
+	"github.com/klaxon-ops/klaxon/internal/policy"
+)
+
+// controllerRole is the first argument that makes this binary the controller under
+// test instead of the harness.
+const controllerRole = "controller"
+
+// linkKey signs the respond links in the pages.
+var linkKey = []byte("load-harness-respond-link-key-32")
+
+// runController is the controller under test: a manager set up as cmd/klaxon sets it
+// up (controllers.SetupWithManager, a policy engine with the built-in library, respond
+// links, explicit QPS and burst), without the admission webhooks and the HTTP server,
+// which play no part in paging. It prints "ready" once its caches are synced.
+func runController(args []string) error {
+	fs := flag.NewFlagSet(controllerRole, flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the API server")
+	qps := fs.Float64("kube-api-qps", 50, "as klaxon's --kube-api-qps")
+	burst := fs.Int("kube-api-burst", 100, "as klaxon's --kube-api-burst")
+	metricsAddr := fs.String("metrics-bind-address", "0", "metrics endpoint")
+	pprofAddr := fs.String("pprof-bind-address", "", "net/http/pprof endpoint; empty for none")
+	_ = fs.Parse(args)
+
+	// Production logs at info level as JSON; so does this (to the file the harness gives).
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", *kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = float32(*qps), *burst
+
+	// Client-side throttling and request latency are opt-in metrics; they tell whether
+	// QPS is what a page waits for.
+	buckets := []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4, 8, 16, 32, 64}
+	metrics.RegisterRESTClientMetricsWithOptions(metrics.RESTClientMetricsOptions{DurationBuckets: buckets},
+		metrics.MetricRequestLatency, metrics.MetricRateLimiterLatency)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := klaxonv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress: "0",
+		PprofBindAddress:       *pprofAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	engine, err := policy.NewEngine(policy.Options{SystemNamespace: klaxonv1.DefaultSystemNamespace})
+	if err != nil {
+		return fmt.Errorf("loading the built-in policies: %w", err)
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{SystemNamespace: klaxonv1.DefaultSystemNamespace, Engine: engine,
+		Notify: dispatch.Options{BaseURL: "http://klaxon.load.test", LinkKeys: [][]byte{linkKey}}}); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("caches did not sync")
+		}
+		fmt.Println("ready")
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// qpsSetting is the controller's client limits.
+type qpsSetting struct {
+	qps   float64
+	burst int
+}
+
+func (s qpsSetting) String() string { return fmt.Sprintf("%g/%d", s.qps, s.burst) }
+
+// parseSettings reads "50/100,500/1000".
+func parseSettings(s string) ([]qpsSetting, error) {
+	var out []qpsSetting
+	for _, part := range strings.Split(s, ",") {
+		var q qpsSetting
+		if _, err := fmt.Sscanf(strings.TrimSpace(part), "%g/%d", &q.qps, &q.burst); err != nil {
+			return nil, fmt.Errorf("QPS setting %q is not qps/burst", part)
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// controllerProc is a running controller child.
+type controllerProc struct {
+	name       string
+	setting    qpsSetting
+	cmd        *exec.Cmd
+	metricsURL string
+	pprofURL   string
+	ready      chan struct{}
+	exited     chan error
+	started    time.Time
+	readyAt    time.Time
+	// rssMax is the largest VmRSS sampled while it ran (see sampleRSS).
+	rssMax atomic.Int64
+}
+
+// startController runs this binary as a controller child with setting; its log goes
+// to <out>/<name>.log.
+func startController(h *harness, name string, setting qpsSetting) (*controllerProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(h.out, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	c := &controllerProc{name: name, setting: setting, metricsURL: "http://" + metricsAddr + "/metrics",
+		pprofURL: "http://" + pprofAddr + "/debug/pprof", ready: make(chan struct{}), exited: make(chan error, 1)}
+	c.cmd = exec.Command(self, controllerRole, "-kubeconfig", h.kubeconfig,
+		"-kube-api-qps", fmt.Sprint(setting.qps), "-kube-api-burst", fmt.Sprint(setting.burst),
+		"-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr)
+	c.cmd.Stderr = logFile
+	// A harness killed mid-run takes its controller with it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c.started = time.Now()
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				c.readyAt = time.Now()
+				close(c.ready)
+			}
+		}
+	}()
+	go func() {
+		c.exited <- c.cmd.Wait()
+		logFile.Close()
+	}()
+	go c.sampleRSS()
+	select {
+	case <-c.ready:
+		return c, nil
+	case err := <-c.exited:
+		return nil, fmt.Errorf("controller %s exited before it was ready (%v); see %s", name, err, logFile.Name())
+	case <-time.After(2 * time.Minute):
+		_ = c.cmd.Process.Kill()
+		return nil, fmt.Errorf("controller %s not ready after 2 minutes; see %s", name, logFile.Name())
+	}
+}
+
+// sampleRSS keeps rssMax up to date every 250 ms while the child runs.
+func (c *controllerProc) sampleRSS() {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for range t.C {
+		s, err := readProc(c.cmd.Process.Pid)
+		if err != nil {
+			return
+		}
+		if s.rss > c.rssMax.Load() {
+			c.rssMax.Store(s.rss)
+		}
+	}
+}
+
+func (c *controllerProc) pid() int { return c.cmd.Process.Pid }
+
+// stop asks the child to stop as a Deployment's pod is asked (SIGTERM) and waits; it
+// returns the process's last sample, taken just before.
+func (c *controllerProc) stop() (procSample, error) {
+	last, _ := readProc(c.pid())
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(45 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		return last, fmt.Errorf("controller %s did not stop within 45 s of SIGTERM", c.name)
+	}
+	return last, nil
+}
+
+// scrape reads the child's metrics.
+func (c *controllerProc) scrape() metricSet {
+	resp, err := http.Get(c.metricsURL)
+	if err != nil {
+		return metricSet{}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return parseMetrics(string(b))
+}
+
+// waitIdle waits until the incident controller has had nothing queued and nothing in
+// progress for quiet, or ctx ends.
+func (c *controllerProc) waitIdle(ctx context.Context, quiet time.Duration) error {
+	var idleSince time.Time
+	for {
+		m := c.scrape()
+		busy := m.sum("workqueue_depth", `name="incident"`) + m.sum("controller_runtime_active_workers", `controller="incident"`)
+		switch {
+		case busy > 0 || len(m) == 0:
+			idleSince = time.Time{}
+		case idleSince.IsZero():
+			idleSince = time.Now()
+		case time.Since(idleSince) >= quiet:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// profile writes a CPU profile of the child over d to file, in the background; the
+// returned channel closes when it is written.
+func (c *controllerProc) profile(d time.Duration, file string) <-chan struct{} {
+	return fetchProfile(http.DefaultClient, fmt.Sprintf("%s/profile?seconds=%d", c.pprofURL, int(d.Seconds())), file)
+}
+
+// fetchProfile GETs a pprof endpoint into file in the background.
+func fetchProfile(hc *http.Client, url, file string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := hc.Get(url)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", file, err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			fmt.Fprintf(os.Stderr, "profile %s: %s\n", file, resp.Status)
+			return
+		}
+		f, err := os.Create(file)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return done
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/klaxon-ops/klaxon/internal/testenv"
+)
+
+// Targets of issue 4.
+const (
+	targetFirstP50   = 15 * time.Millisecond
+	targetFirstP99   = 100 * time.Millisecond
+	targetLateP99    = 250 * time.Millisecond
+	targetsReference = "issue 4, Performance"
+)
+
+func printHeader(w io.Writer, o options) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "klaxon paging load harness — %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "command: %s\n", strings.Join(append([]string{"go run ./test/load/paging"}, os.Args[1:]...), " "))
+	fmt.Fprintf(w, "machine: %d cores, load average %s; %s, kube-apiserver %s (etcd without fsync); targets from %s\n",
+		runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version(), testenv.K8sVersion, targetsReference)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func quantiles(d durations) string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  (n=%d)", ms(d.quantile(0.5)), ms(d.quantile(0.9)), ms(d.quantile(0.99)), ms(d.max()), len(d))
+}
+
+func printFirstPage(w io.Writer, r *firstPageResult) {
+	fmt.Fprintf(w, "\n== 1. incident created -> first page at the sink (controller --kube-api-qps/burst %s) ==\n", r.setting)
+	fmt.Fprintf(w, "%g incidents/s for %s over %d tenants, one-level policy, webhook channel: %d created, %d create errors\n",
+		r.rate, r.duration, r.tenants, r.created, r.createErrs)
+	fmt.Fprintf(w, "  first page     %s\n", quantiles(r.latency))
+	fmt.Fprintf(w, "  create call    %s\n", quantiles(r.createCall))
+	p50, p99 := r.latency.quantile(0.5), r.latency.quantile(0.99)
+	fmt.Fprintf(w, "  target p50 <= %s: %s; p99 <= %s: %s\n", ms(targetFirstP50), verdict(p50 <= targetFirstP50 && len(r.latency) > 0),
+		ms(targetFirstP99), verdict(p99 <= targetFirstP99 && len(r.latency) > 0))
+	fmt.Fprintf(w, "  lost %d, duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, other events %d, unparsable %d\n",
+		r.missing, r.sink.duplicates, r.sink.repeats, r.sink.collided, r.sink.others, r.sink.bad)
+	printControllerMetrics(w, r.metrics, r.created-r.createErrs)
+	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
+	printCPU(w, r.cpu)
+	fmt.Fprintf(w, "  controller memory: VmRSS max %s, VmHWM %s\n", mib(r.rssMax), mib(r.hwm))
+	for _, p := range r.profiles {
+		fmt.Fprintf(w, "  profile: %s\n", p)
+	}
+}
+
+func (r *firstPageResult) broken() []string {
+	var out []string
+	if r.missing > 0 {
+		out = append(out, fmt.Sprintf("first page (%s): %d pages lost", r.setting, r.missing))
+	}
+	if r.sink.duplicates > 0 {
+		out = append(out, fmt.Sprintf("first page (%s): %d duplicate pages", r.setting, r.sink.duplicates))
+	}
+	if r.sink.bad > 0 {
+		out = append(out, fmt.Sprintf("first page (%s): %d unparsable deliveries", r.setting, r.sink.bad))
+	}
+	if r.sink.collided > 0 {
+		out = append(out, fmt.Sprintf("first page (%s): %d pages carried another page's Idempotency-Key (a receiver dropping processed keys loses them)", r.setting, r.sink.collided))
+	}
+	if r.createErrs > 0 {
+		out = append(out, fmt.Sprintf("first page (%s): %d incidents could not be created", r.setting, r.createErrs))
+	}
+	return out
+}
+
+func printEscalation(w io.Writer, r *escalationResult) {
+	fmt.Fprintf(w, "\n== 2. %d open incidents escalating (controller --kube-api-qps/burst %s) ==\n", r.incidents, r.setting)
+	fmt.Fprintf(w, "%d tenants; nobody acknowledges; from %s after the first create, %g pages fall due a second for %s, the other incidents' deadlines lie an hour later\n",
+		r.tenants, r.start, r.escRate, r.measure)
+	all := "NOT before the first deadline"
+	if r.allOpen > 0 {
+		all = "after " + r.allOpen.Round(time.Second).String()
+	}
+	fmt.Fprintf(w, "  created at %g/s in %s (%d create errors); every incident open with its deadline in status %s\n",
+		r.createRate, r.createWall.Round(time.Second), r.createErrs, all)
+	l := r.pages
+	fmt.Fprintf(w, "  pages against status.escalation.nextEscalationAt\n")
+	fmt.Fprintf(w, "    lateness     %s\n", quantiles(l.lateness))
+	fmt.Fprintf(w, "    early %d, lost %d of %d, still escalating (due later) %d; deadlines differing from the documented rule %d; not seen in status %d (the controller saw the incident only after its deadline)\n",
+		l.early, l.missing, l.expected, r.pending, l.mismatched, l.unseen)
+	if l.earliest != "" {
+		fmt.Fprintf(w, "    earliest: %s\n", l.earliest)
+	}
+	p99 := l.lateness.quantile(0.99)
+	fmt.Fprintf(w, "    target no page early: %s; p99 lateness <= %s: %s\n", verdict(l.early == 0 && len(l.lateness) > 0), ms(targetLateP99),
+		verdict(p99 <= targetLateP99 && len(l.lateness) > 0))
+	fmt.Fprintf(w, "  duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, unexpected pages %d, deadlines moved %d, other events %d, unparsable %d\n",
+		r.sink.duplicates, r.sink.repeats, r.sink.collided, r.unexpected, r.moved, r.sink.others, r.sink.bad)
+	printControllerMetrics(w, r.metrics, r.created-r.createErrs)
+	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
+	printCPU(w, r.cpu)
+	open := "n/a (the first deadline came before every incident was open and idle)"
+	if r.openIdle {
+		open = mib(r.rssOpen)
+	}
+	fmt.Fprintf(w, "  controller memory (VmRSS): %s with the tenants only, %s with %d incidents open and idle, max %s, %s at the end; VmHWM %s\n",
+		mib(r.rssBase), open, r.created-r.createErrs, mib(r.rssMax), mib(r.rssEnd), mib(r.hwm))
+	for _, p := range r.profiles {
+		fmt.Fprintf(w, "  profile: %s\n", p)
+	}
+}
+
+func (r *escalationResult) broken() []string {
+	var out []string
+	if l := r.pages; l.early > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d pages early (%s)", l.early, l.earliest))
+	}
+	if r.pages.missing > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d pages lost", r.pages.missing))
+	}
+	if r.pages.mismatched > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d deadlines in status differ from the documented rule", r.pages.mismatched))
+	}
+	if r.sink.duplicates > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d duplicate pages", r.sink.duplicates))
+	}
+	if r.unexpected > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d pages at a level the policy does not reach", r.unexpected))
+	}
+	if r.moved > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d deadlines moved after they were stored", r.moved))
+	}
+	if r.sink.bad > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d unparsable deliveries", r.sink.bad))
+	}
+	if r.sink.collided > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d pages carried another page's Idempotency-Key (a receiver dropping processed keys loses them)", r.sink.collided))
+	}
+	if r.createErrs > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d incidents could not be created", r.createErrs))
+	}
+	return out
+}
+
+// printControllerMetrics says where a page's time went inside the controller: its
+// reconciles, the wait in its work queue, its client's throttling and requests.
+func printControllerMetrics(w io.Writer, m metricSet, incidents int) {
+	if len(m) == 0 {
+		return
+	}
+	inc := `controller="incident"`
+	fmt.Fprintf(w, "  controller: %d reconciles (%d errors), reconcile p50 %s p99 %s; work-queue wait p99 %s\n",
+		int(m.sum("controller_runtime_reconcile_total", inc)), int(m.sum("controller_runtime_reconcile_errors_total", inc)),
+		ms(m.histQuantile(0.5, "controller_runtime_reconcile_time_seconds", inc)),
+		ms(m.histQuantile(0.99, "controller_runtime_reconcile_time_seconds", inc)),
+		ms(m.histQuantile(0.99, "workqueue_queue_duration_seconds", `name="incident"`)))
+	var reqs []string
+	total := 0.0
+	for _, verb := range []string{"GET", "LIST", "POST", "PUT", "PATCH", "DELETE"} {
+		n := m.sum("rest_client_requests_total", `method="`+verb+`"`)
+		total += n
+		if n > 0 {
+			reqs = append(reqs, fmt.Sprintf("%s %d", verb, int(n)))
+		}
+	}
+	per := ""
+	if incidents > 0 {
+		per = fmt.Sprintf(" (%.1f per incident)", total/float64(incidents))
+	}
+	fmt.Fprintf(w, "  API requests: %s%s; request p99 %s; client throttling mean %s p99 %s\n", strings.Join(reqs, ", "), per,
+		ms(m.histQuantile(0.99, "rest_client_request_duration_seconds")),
+		ms(m.histMean("rest_client_rate_limiter_duration_seconds")),
+		ms(m.histQuantile(0.99, "rest_client_rate_limiter_duration_seconds")))
+}
+
+func printCPU(w io.Writer, u cpuUse) {
+	if u.wall <= 0 {
+		return
+	}
+	pct := func(d time.Duration) string { return fmt.Sprintf("%.0f%%", 100*float64(d)/float64(u.wall)) }
+	fmt.Fprintf(w, "  CPU (of one core) over %s: controller %s, kube-apiserver %s, etcd %s, harness %s, rest of the machine %s (machine busy %s of %d cores)\n",
+		u.wall.Round(time.Second), pct(u.controller), pct(u.apiserver), pct(u.etcd), pct(u.harness), pct(u.others), pct(u.machine), runtime.NumCPU())
+}

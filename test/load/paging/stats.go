@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// durations summarises a sample of latencies.
+type durations []time.Duration
+
+// quantile is the nearest-rank q-quantile (0 < q <= 1); zero for an empty sample.
+func (d durations) quantile(q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append(durations(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func (d durations) max() time.Duration {
+	var m time.Duration
+	for i, v := range d {
+		if i == 0 || v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+func (d durations) min() time.Duration {
+	var m time.Duration
+	for i, v := range d {
+		if i == 0 || v < m {
+			m = v
+		}
+	}
+	return m
+}
+
+// ms formats a duration in milliseconds, with a sign.
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch a := math.Abs(v); {
+	case a >= 10000:
+		return fmt.Sprintf("%.1f s", v/1000)
+	case a >= 100:
+		return fmt.Sprintf("%.0f ms", v)
+	default:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+}
+
+// clockTick is USER_HZ, the unit of the CPU times in /proc/<pid>/stat; 100 on every
+// Linux architecture Go supports.
+const clockTick = 100
+
+// procSample is what /proc says about one process at one moment.
+type procSample struct {
+	cpu time.Duration // user + system
+	rss int64         // VmRSS, bytes
+	hwm int64         // VmHWM, bytes: peak RSS over the process's life
+}
+
+// readProc samples a process: CPU from /proc/<pid>/stat, memory from /proc/<pid>/status.
+func readProc(pid int) (procSample, error) {
+	var s procSample
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return s, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat(5)
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	s.cpu = time.Duration(utime+stime) * time.Second / clockTick
+
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	defer status.Close()
+	sc := bufio.NewScanner(status)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch k {
+		case "VmRSS":
+			dst = &s.rss
+		case "VmHWM":
+			dst = &s.hwm
+		default:
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		*dst = kb * 1024
+	}
+	return s, sc.Err()
+}
+
+// machineBusy is the CPU time every core of the machine spent not idle, from /proc/stat.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		// user nice system idle iowait irq softirq steal (guest times are in user already)
+		if i == 3 || i == 4 || i >= 8 {
+			continue
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTick
+}
+
+// findPID returns the process whose command line contains every needle, or 0.
+func findPID(needles ...string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		all := true
+		for _, n := range needles {
+			all = all && strings.Contains(cmd, n)
+		}
+		if all {
+			return pid
+		}
+	}
+	return 0
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// metricSet is one scrape of a Prometheus text endpoint: series ("name{k="v",...}",
+// labels as exposed) to value.
+type metricSet map[string]float64
+
+// parseMetrics reads the Prometheus text format; comments and malformed lines are skipped.
+func parseMetrics(text string) metricSet {
+	m := metricSet{}
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	return m
+}
+
+// sum adds the series of a metric whose labels include every given k="v".
+func (m metricSet) sum(name string, labels ...string) float64 {
+	var total float64
+	for k, v := range m {
+		n, lbl, _ := strings.Cut(k, "{")
+		if n != name {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(lbl, l)
+		}
+		if ok {
+			total += v
+		}
+	}
+	return total
+}
+
+// minus is m - before, series by series (counters and histograms over a phase).
+func (m metricSet) minus(before metricSet) metricSet {
+	d := metricSet{}
+	for k, v := range m {
+		d[k] = v - before[k]
+	}
+	return d
+}
+
+// histogram reads a histogram's buckets over the series matching labels: the
+// cumulative count at each upper bound, ascending.
+func (m metricSet) histogram(name string, labels ...string) (bounds []float64, counts []float64) {
+	byLE := map[float64]float64{}
+	for k, v := range m {
+		n, lbl, _ := strings.Cut(k, "{")
+		if n != name+"_bucket" {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(lbl, l)
+		}
+		if !ok {
+			continue
+		}
+		i := strings.Index(lbl, `le="`)
+		if i < 0 {
+			continue
+		}
+		s := lbl[i+4:]
+		s = s[:strings.IndexByte(s, '"')]
+		le, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			le = math.Inf(1)
+		}
+		byLE[le] += v
+	}
+	for le := range byLE {
+		bounds = append(bounds, le)
+	}
+	sort.Float64s(bounds)
+	for _, le := range bounds {
+		counts = append(counts, byLE[le])
+	}
+	return bounds, counts
+}
+
+// histQuantile estimates a quantile from a histogram by linear interpolation inside
+// its bucket, as Prometheus's histogram_quantile does.
+func (m metricSet) histQuantile(q float64, name string, labels ...string) time.Duration {
+	bounds, counts := m.histogram(name, labels...)
+	if len(counts) == 0 || counts[len(counts)-1] == 0 {
+		return 0
+	}
+	rank := q * counts[len(counts)-1]
+	prevBound, prevCount := 0.0, 0.0
+	for i, c := range counts {
+		if c >= rank {
+			b := bounds[i]
+			if math.IsInf(b, 1) {
+				b = prevBound
+			}
+			frac := 0.0
+			if c > prevCount {
+				frac = (rank - prevCount) / (c - prevCount)
+			}
+			return time.Duration((prevBound + (b-prevBound)*frac) * float64(time.Second))
+		}
+		prevBound, prevCount = bounds[i], c
+	}
+	return time.Duration(prevBound * float64(time.Second))
+}
+
+// histMean is a histogram's sum over its count.
+func (m metricSet) histMean(name string, labels ...string) time.Duration {
+	n := m.sum(name+"_count", labels...)
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(m.sum(name+"_sum", labels...) / n * float64(time.Second))
+}

@@ -261,6 +261,15 @@ func (r *IncidentReconciler) archiveTimeline(ctx context.Context, inc *klaxonv1.
 			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(seg), &existing); err != nil {
 				return fmt.Errorf("reading timeline segment %s: %w", seg.Name, err)
 			}
+			if !metav1.IsControlledBy(&existing, inc) {
+				// Left by an earlier incident of the same name (intake reuses names
+				// once retention deleted the old one) before the garbage collector
+				// removed it: its owner is gone and its record is in git.
+				if err := r.Client.Delete(ctx, &existing, client.Preconditions{UID: &existing.UID}); err != nil && !apierrors.IsNotFound(err) {
+					return fmt.Errorf("removing orphaned timeline segment %s: %w", seg.Name, err)
+				}
+				return fmt.Errorf("timeline segment %s belonged to an earlier incident of the same name; removed it, archiving again", seg.Name)
+			}
 			if !equality.Semantic.DeepEqual(existing.Spec, seg.Spec) {
 				return fmt.Errorf("timeline segment %s exists with other entries; refusing to overwrite history", seg.Name)
 			}

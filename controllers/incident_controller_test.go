@@ -202,3 +202,56 @@ func TestIncidentHistoryStaysBounded(t *testing.T) {
 		g.Expect(s.OwnerReferences[0].UID).To(Equal(got.UID))
 	}
 }
+
+// TestReusedNameDoesNotInheritHistory: an incident whose name an earlier, deleted
+// incident had (intake reuses names once retention deleted the old one) neither
+// reads nor collides with the earlier one's timeline segments, which the garbage
+// collector may not have removed yet (envtest runs none).
+func TestReusedNameDoesNotInheritHistory(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	const name = "reused"
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	create := func() *klaxonv1.Incident {
+		inc := &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{directLabel: "true"}},
+			Spec: klaxonv1.IncidentSpec{Title: "disk full", Severity: klaxonv1.SEV3}}
+		g.Expect(directClient.Create(ctx, inc)).To(Succeed())
+		return inc
+	}
+	r := &IncidentReconciler{Client: directClient, Recorder: &events.FakeRecorder{}, Engine: engine, Now: time.Now}
+	// drive makes n assignee changes, reconciling each; a reconcile that meets the
+	// earlier incident's segment fails once and succeeds on its retry.
+	drive := func(n int, who string) {
+		for i := 0; i < n; i++ {
+			inc := &klaxonv1.Incident{}
+			g.Expect(directClient.Get(ctx, key, inc)).To(Succeed())
+			inc.Spec.Assignee = fmt.Sprintf("%s-%d", who, i)
+			g.Expect(directClient.Update(ctx, inc)).To(Succeed())
+			g.Eventually(func() error {
+				_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: key})
+				return err
+			}, 10*time.Second, 10*time.Millisecond).Should(Succeed())
+		}
+	}
+
+	// The earlier incident archives more segments than the new one will.
+	first := create()
+	drive(incident.MaxTimeline+60, "old")
+	var segs klaxonv1.IncidentTimelineList
+	g.Expect(directClient.List(ctx, &segs, client.InNamespace(ns))).To(Succeed())
+	g.Expect(len(segs.Items)).To(BeNumerically(">=", 2), "the first incident archived part of its timeline")
+	g.Expect(directClient.Delete(ctx, first)).To(Succeed())
+
+	second := create()
+	g.Expect(second.UID).NotTo(Equal(first.UID))
+	drive(incident.MaxTimeline+5, "new")
+	got := &klaxonv1.Incident{}
+	g.Expect(directClient.Get(ctx, key, got)).To(Succeed())
+	history, err := incident.History(ctx, directClient, got)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, e := range history {
+		g.Expect(e.Message).NotTo(ContainSubstring("old-"), "the earlier incident's entry %q", e.Message)
+	}
+	g.Expect(history).To(ContainElement(HaveField("Message", "assigned to new-0")))
+}

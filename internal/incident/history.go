@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
@@ -20,8 +21,10 @@ func History(ctx context.Context, r client.Reader, inc *klaxonv1.Incident) ([]kl
 	}
 	items := segs.Items[:0]
 	for _, s := range segs.Items {
-		// The label may be a hash; the spec names the incident exactly.
-		if s.Spec.Incident == inc.Name {
+		// The label may be a hash; the spec names the incident exactly, and the owner
+		// tells this incident from an earlier one of the same name whose segments
+		// the garbage collector has not removed yet.
+		if s.Spec.Incident == inc.Name && metav1.IsControlledBy(&s, inc) {
 			items = append(items, s)
 		}
 	}

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // apiserverMetrics scrapes kube-apiserver's /metrics (the harness's user is an
 // administrator). It tells which writes a page costs, by resource, whoever made them.
-func (h *harness) apiserverMetrics() metricSet {
+func (h *harness) apiserverMetrics() measure.Metrics {
 	m, err := h.scrapeAPIServer()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "paging: scraping kube-apiserver's metrics:", err)
@@ -21,29 +23,29 @@ func (h *harness) apiserverMetrics() metricSet {
 	return m
 }
 
-func (h *harness) scrapeAPIServer() (metricSet, error) {
+func (h *harness) scrapeAPIServer() (measure.Metrics, error) {
 	hc, err := rest.HTTPClientFor(h.cfg)
 	if err != nil {
-		return metricSet{}, err
+		return measure.Metrics{}, err
 	}
 	resp, err := hc.Get(strings.TrimSuffix(h.cfg.Host, "/") + "/metrics")
 	if err != nil {
-		return metricSet{}, err
+		return measure.Metrics{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return metricSet{}, err
+		return measure.Metrics{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return metricSet{}, fmt.Errorf("%s: %.200s", resp.Status, b)
+		return measure.Metrics{}, fmt.Errorf("%s: %.200s", resp.Status, b)
 	}
-	return parseMetrics(string(b)), nil
+	return measure.ParseMetrics(string(b)), nil
 }
 
 // writesByResource sums apiserver_request_total's writes by verb and resource
 // ("POST incidentdecisions", "PATCH incidents/status"), largest first.
-func writesByResource(m metricSet) []resourceCount {
+func writesByResource(m measure.Metrics) []resourceCount {
 	sums := map[string]float64{}
 	for k, v := range m {
 		name, lbl, _ := strings.Cut(k, "{")

@@ -21,6 +21,7 @@ import (
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/internal/testenv"
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // harness is the control plane, the sink and what the phases share.
@@ -45,8 +46,8 @@ func startHarness(opts options) (*harness, error) {
 		return nil, testenv.StartError(err)
 	}
 	h.cfg = cfg
-	h.apiserver = findPID("kube-apiserver", "--cert-dir="+h.env.ControlPlane.APIServer.CertDir)
-	h.etcd = findPID("etcd", "--data-dir="+h.env.ControlPlane.Etcd.DataDir)
+	h.apiserver = measure.FindPID("kube-apiserver", "--cert-dir="+h.env.ControlPlane.APIServer.CertDir)
+	h.etcd = measure.FindPID("etcd", "--data-dir="+h.env.ControlPlane.Etcd.DataDir)
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -110,13 +111,13 @@ type cpuSnap struct {
 }
 
 func (h *harness) snap(c *controllerProc) cpuSnap {
-	s := cpuSnap{at: time.Now(), machine: machineBusy()}
+	s := cpuSnap{at: time.Now(), machine: measure.MachineBusy()}
 	get := func(pid int) time.Duration {
 		if pid == 0 {
 			return 0
 		}
-		p, _ := readProc(pid)
-		return p.cpu
+		p, _ := measure.ReadProc(pid)
+		return p.CPU
 	}
 	s.harness = get(os.Getpid())
 	s.apiserver, s.etcd = get(h.apiserver), get(h.etcd)
@@ -222,4 +223,75 @@ func newIncident(ns, name, policy string, labels map[string]string) *klaxonv1.In
 	return &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: klaxonv1.IncidentSpec{Title: "checkout returns 500s for " + name, Severity: klaxonv1.SEV2,
 			Service: "checkout", EscalationPolicyRef: &klaxonv1.ObjectReference{Name: policy}}}
+}
+
+// cpuTimeline samples the CPU of every process of the run each second, so that a
+// stall in the pages can be set against what the rest of the shared machine did
+// at that moment.
+type cpuTimeline struct {
+	stop    chan struct{}
+	done    chan struct{}
+	samples []timedUse
+}
+
+// timedUse is the CPU used in the second that ended at at.
+type timedUse struct {
+	at time.Time
+	cpuUse
+}
+
+func (h *harness) startTimeline(c *controllerProc) *cpuTimeline {
+	t := &cpuTimeline{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		prev := h.snap(c)
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+				s := h.snap(c)
+				t.samples = append(t.samples, timedUse{at: s.at, cpuUse: s.since(prev)})
+				prev = s
+			}
+		}
+	}()
+	return t
+}
+
+// finish stops sampling and returns the samples.
+func (t *cpuTimeline) finish() []timedUse {
+	close(t.stop)
+	<-t.done
+	return t.samples
+}
+
+// writeTimeline writes samples as CSV, CPU in percent of one core.
+func writeTimeline(file string, samples []timedUse) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("writing the CPU timeline: %w", err)
+	}
+	defer f.Close()
+	fmt.Fprintln(f, "time,controller,apiserver,etcd,harness,others")
+	for _, s := range samples {
+		pct := func(d time.Duration) float64 { return 100 * float64(d) / float64(s.wall) }
+		fmt.Fprintf(f, "%s,%.0f,%.0f,%.0f,%.0f,%.0f\n", s.at.Format(time.RFC3339Nano), pct(s.controller), pct(s.apiserver),
+			pct(s.etcd), pct(s.harness), pct(s.others))
+	}
+	return nil
+}
+
+// busySeconds counts the samples in which the rest of the machine used more than
+// one core: seconds in which the run had less than the other core to itself.
+func busySeconds(samples []timedUse) int {
+	n := 0
+	for _, s := range samples {
+		if s.wall > 0 && s.others > s.wall {
+			n++
+		}
+	}
+	return n
 }

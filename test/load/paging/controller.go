@@ -30,6 +30,7 @@ import (
 	"github.com/klaxon-ops/klaxon/controllers"
 	"github.com/klaxon-ops/klaxon/internal/dispatch"
 	"github.com/klaxon-ops/klaxon/internal/policy"
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // controllerRole is the first argument that makes this binary the controller under
@@ -204,12 +205,12 @@ func (c *controllerProc) sampleRSS() {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for range t.C {
-		s, err := readProc(c.cmd.Process.Pid)
+		s, err := measure.ReadProc(c.cmd.Process.Pid)
 		if err != nil {
 			return
 		}
-		if s.rss > c.rssMax.Load() {
-			c.rssMax.Store(s.rss)
+		if s.RSS > c.rssMax.Load() {
+			c.rssMax.Store(s.RSS)
 		}
 	}
 }
@@ -218,8 +219,8 @@ func (c *controllerProc) pid() int { return c.cmd.Process.Pid }
 
 // stop asks the child to stop as a Deployment's pod is asked (SIGTERM) and waits; it
 // returns the process's last sample, taken just before.
-func (c *controllerProc) stop() (procSample, error) {
-	last, _ := readProc(c.pid())
+func (c *controllerProc) stop() (measure.Proc, error) {
+	last, _ := measure.ReadProc(c.pid())
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.exited:
@@ -232,14 +233,14 @@ func (c *controllerProc) stop() (procSample, error) {
 }
 
 // scrape reads the child's metrics.
-func (c *controllerProc) scrape() metricSet {
+func (c *controllerProc) scrape() measure.Metrics {
 	resp, err := http.Get(c.metricsURL)
 	if err != nil {
-		return metricSet{}
+		return measure.Metrics{}
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return parseMetrics(string(b))
+	return measure.ParseMetrics(string(b))
 }
 
 // waitIdle waits until the incident controller has had nothing queued and nothing in
@@ -248,7 +249,7 @@ func (c *controllerProc) waitIdle(ctx context.Context, quiet time.Duration) erro
 	var idleSince time.Time
 	for {
 		m := c.scrape()
-		busy := m.sum("workqueue_depth", `name="incident"`) + m.sum("controller_runtime_active_workers", `controller="incident"`)
+		busy := m.Sum("workqueue_depth", `name="incident"`) + m.Sum("controller_runtime_active_workers", `controller="incident"`)
 		switch {
 		case busy > 0 || len(m) == 0:
 			idleSince = time.Time{}

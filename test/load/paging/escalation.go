@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // escalationResult is target 2: many open incidents escalating on a real API server.
@@ -38,21 +40,22 @@ type escalationResult struct {
 	rssEnd   int64 // VmRSS after the last page
 	hwm      int64 // VmHWM at the end: the peak over the child's life
 	cpu      cpuUse
-	metrics  metricSet
+	metrics  measure.Metrics
 	writes   []resourceCount // kube-apiserver's writes over the phase, everyone's
 	wall     time.Duration
 	profiles []string
+	timeline []timedUse // CPU each second from the first deadline
 }
 
 // levelResult is how pages arrived, against their deadlines.
 type levelResult struct {
 	expected   int
-	lateness   durations // arrival at the sink - the deadline in status
-	early      int       // pages that arrived before their deadline: must be none
-	earliest   string    // the earliest of those, to look into
-	missing    int       // pages that never arrived (within the grace): must be none
-	unseen     int       // deadlines the watch never saw in status; judged by the documented rule instead
-	mismatched int       // deadlines in status that differ from the documented rule
+	lateness   measure.Durations // arrival at the sink - the deadline in status
+	early      int               // pages that arrived before their deadline: must be none
+	earliest   string            // the earliest of those, to look into
+	missing    int               // pages that never arrived (within the grace): must be none
+	unseen     int               // deadlines the watch never saw in status; judged by the documented rule instead
+	mismatched int               // deadlines in status that differ from the documented rule
 }
 
 // escalationLabels mark phase 2's incidents, so the deadline watch sees only them.
@@ -120,8 +123,8 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	if err := c.waitIdle(ctx, time.Second); err != nil {
 		return nil, err
 	}
-	base, _ := readProc(c.pid())
-	r.rssBase = base.rss
+	base, _ := measure.ReadProc(c.pid())
+	r.rssBase = base.RSS
 	c.rssMax.Store(0)
 	m0, s0, sink0, a0 := c.scrape(), h.snap(c), h.sink.counters(), h.apiserverMetrics()
 	began := time.Now()
@@ -195,9 +198,10 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 		idle, cancel := context.WithDeadline(ctx, firstDue)
 		_ = c.waitIdle(idle, time.Second)
 		cancel()
-		open, _ := readProc(c.pid())
-		r.rssOpen, r.openIdle = open.rss, time.Now().Before(firstDue)
+		open, _ := measure.ReadProc(c.pid())
+		r.rssOpen, r.openIdle = open.RSS, time.Now().Before(firstDue)
 	}
+	timeline := h.startTimeline(c)
 
 	// Wait for the window's last page, or for the grace after its last deadline.
 	lastDue := firstDue.Add(o.measure + 2*time.Second)
@@ -205,14 +209,18 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	// Duplicates would follow the first delivery closely; give them a moment.
 	time.Sleep(2 * time.Second)
 	r.wall = time.Since(began)
+	r.timeline = timeline.finish()
+	if err := writeTimeline(filepath.Join(h.out, "escalation-cpu.csv"), r.timeline); err != nil {
+		return nil, err
+	}
 	s1 := h.snap(c)
-	r.metrics = c.scrape().minus(m0)
-	r.writes = writesByResource(h.apiserverMetrics().minus(a0))
+	r.metrics = c.scrape().Minus(m0)
+	r.writes = writesByResource(h.apiserverMetrics().Minus(a0))
 	r.cpu = s1.since(s0)
 	r.sink = h.sink.counters().minus(sink0)
 	r.moved = dl.moved()
-	end, _ := readProc(c.pid())
-	r.rssEnd, r.hwm, r.rssMax = end.rss, end.hwm, max(c.rssMax.Load(), end.rss)
+	end, _ := measure.ReadProc(c.pid())
+	r.rssEnd, r.hwm, r.rssMax = end.RSS, end.HWM, max(c.rssMax.Load(), end.RSS)
 	for _, p := range profiles {
 		<-p
 	}
@@ -269,8 +277,8 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 		}
 		late := a.at.Sub(d)
 		if late < 0 {
-			if l.early == 0 || late < l.lateness.min() {
-				l.earliest = fmt.Sprintf("%s/%s: %s before %s", ns, nm, ms(-late), d.Format(time.RFC3339))
+			if l.early == 0 || late < l.lateness.Min() {
+				l.earliest = fmt.Sprintf("%s/%s: %s before %s", ns, nm, measure.MS(-late), d.Format(time.RFC3339))
 			}
 			l.early++
 		}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // firstPageResult is target 1 for one QPS setting: incident created -> first page at
@@ -17,12 +19,12 @@ type firstPageResult struct {
 	duration   time.Duration
 	created    int
 	createErrs int
-	latency    durations // sink arrival - the instant before the create call
-	createCall durations // the create call alone
+	latency    measure.Durations // sink arrival - the instant before the create call
+	createCall measure.Durations // the create call alone
 	missing    int
 	sink       sinkCounters // over the measured phase: repeats, duplicates, unparsable bodies
 	cpu        cpuUse
-	metrics    metricSet       // the controller's, over the measured phase
+	metrics    measure.Metrics // the controller's, over the measured phase
 	writes     []resourceCount // kube-apiserver's writes over the measured phase, everyone's
 	rssMax     int64
 	hwm        int64
@@ -111,8 +113,8 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 	}
 	waitUntil(ctx, 30*time.Second, func() bool { return h.sink.count(namespaces, 1) >= warm+want })
 	s1 := h.snap(c)
-	r.metrics = c.scrape().minus(m0)
-	r.writes = writesByResource(h.apiserverMetrics().minus(a0))
+	r.metrics = c.scrape().Minus(m0)
+	r.writes = writesByResource(h.apiserverMetrics().Minus(a0))
 	r.cpu = s1.since(s0)
 	for _, p := range profiles {
 		<-p
@@ -130,8 +132,8 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 		r.latency = append(r.latency, at.Sub(starts[i]))
 	}
 	r.sink = h.sink.counters().minus(sink0)
-	last, _ := readProc(c.pid())
-	r.rssMax, r.hwm = c.rssMax.Load(), last.hwm
+	last, _ := measure.ReadProc(c.pid())
+	r.rssMax, r.hwm = c.rssMax.Load(), last.HWM
 	return r, nil
 }
 

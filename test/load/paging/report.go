@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/klaxon-ops/klaxon/internal/testenv"
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // Targets of issue 4.
@@ -34,8 +35,8 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-func quantiles(d durations) string {
-	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  (n=%d)", ms(d.quantile(0.5)), ms(d.quantile(0.9)), ms(d.quantile(0.99)), ms(d.max()), len(d))
+func quantiles(d measure.Durations) string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  (n=%d)", measure.MS(d.Quantile(0.5)), measure.MS(d.Quantile(0.9)), measure.MS(d.Quantile(0.99)), measure.MS(d.Max()), len(d))
 }
 
 func printFirstPage(w io.Writer, r *firstPageResult) {
@@ -44,15 +45,15 @@ func printFirstPage(w io.Writer, r *firstPageResult) {
 		r.rate, r.duration, r.tenants, r.created, r.createErrs)
 	fmt.Fprintf(w, "  first page     %s\n", quantiles(r.latency))
 	fmt.Fprintf(w, "  create call    %s\n", quantiles(r.createCall))
-	p50, p99 := r.latency.quantile(0.5), r.latency.quantile(0.99)
-	fmt.Fprintf(w, "  target p50 <= %s: %s; p99 <= %s: %s\n", ms(targetFirstP50), verdict(p50 <= targetFirstP50 && len(r.latency) > 0),
-		ms(targetFirstP99), verdict(p99 <= targetFirstP99 && len(r.latency) > 0))
+	p50, p99 := r.latency.Quantile(0.5), r.latency.Quantile(0.99)
+	fmt.Fprintf(w, "  target p50 <= %s: %s; p99 <= %s: %s\n", measure.MS(targetFirstP50), verdict(p50 <= targetFirstP50 && len(r.latency) > 0),
+		measure.MS(targetFirstP99), verdict(p99 <= targetFirstP99 && len(r.latency) > 0))
 	fmt.Fprintf(w, "  lost %d, duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, other events %d, unparsable %d\n",
 		r.missing, r.sink.duplicates, r.sink.repeats, r.sink.collided, r.sink.others, r.sink.bad)
 	printControllerMetrics(w, r.metrics, r.created-r.createErrs)
 	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
 	printCPU(w, r.cpu)
-	fmt.Fprintf(w, "  controller memory: VmRSS max %s, VmHWM %s\n", mib(r.rssMax), mib(r.hwm))
+	fmt.Fprintf(w, "  controller memory: VmRSS max %s, VmHWM %s\n", measure.MiB(r.rssMax), measure.MiB(r.hwm))
 	for _, p := range r.profiles {
 		fmt.Fprintf(w, "  profile: %s\n", p)
 	}
@@ -96,20 +97,24 @@ func printEscalation(w io.Writer, r *escalationResult) {
 	if l.earliest != "" {
 		fmt.Fprintf(w, "    earliest: %s\n", l.earliest)
 	}
-	p99 := l.lateness.quantile(0.99)
-	fmt.Fprintf(w, "    target no page early: %s; p99 lateness <= %s: %s\n", verdict(l.early == 0 && len(l.lateness) > 0), ms(targetLateP99),
+	p99 := l.lateness.Quantile(0.99)
+	fmt.Fprintf(w, "    target no page early: %s; p99 lateness <= %s: %s\n", verdict(l.early == 0 && len(l.lateness) > 0), measure.MS(targetLateP99),
 		verdict(p99 <= targetLateP99 && len(l.lateness) > 0))
 	fmt.Fprintf(w, "  duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, unexpected pages %d, deadlines moved %d, other events %d, unparsable %d\n",
 		r.sink.duplicates, r.sink.repeats, r.sink.collided, r.unexpected, r.moved, r.sink.others, r.sink.bad)
 	printControllerMetrics(w, r.metrics, r.created-r.createErrs)
 	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
 	printCPU(w, r.cpu)
+	if n := len(r.timeline); n > 0 {
+		fmt.Fprintf(w, "  while pages fell due, the rest of the machine used more than one core in %d of %d seconds (per second: escalation-cpu.csv; pages: escalation-pages.csv)\n",
+			busySeconds(r.timeline), n)
+	}
 	open := "n/a (the first deadline came before every incident was open and idle)"
 	if r.openIdle {
-		open = mib(r.rssOpen)
+		open = measure.MiB(r.rssOpen)
 	}
 	fmt.Fprintf(w, "  controller memory (VmRSS): %s with the tenants only, %s with %d incidents open and idle, max %s, %s at the end; VmHWM %s\n",
-		mib(r.rssBase), open, r.created-r.createErrs, mib(r.rssMax), mib(r.rssEnd), mib(r.hwm))
+		measure.MiB(r.rssBase), open, r.created-r.createErrs, measure.MiB(r.rssMax), measure.MiB(r.rssEnd), measure.MiB(r.hwm))
 	for _, p := range r.profiles {
 		fmt.Fprintf(w, "  profile: %s\n", p)
 	}
@@ -149,20 +154,20 @@ func (r *escalationResult) broken() []string {
 
 // printControllerMetrics says where a page's time went inside the controller: its
 // reconciles, the wait in its work queue, its client's throttling and requests.
-func printControllerMetrics(w io.Writer, m metricSet, incidents int) {
+func printControllerMetrics(w io.Writer, m measure.Metrics, incidents int) {
 	if len(m) == 0 {
 		return
 	}
 	inc := `controller="incident"`
 	fmt.Fprintf(w, "  controller: %d reconciles (%d errors), reconcile p50 %s p99 %s; work-queue wait p99 %s\n",
-		int(m.sum("controller_runtime_reconcile_total", inc)), int(m.sum("controller_runtime_reconcile_errors_total", inc)),
-		ms(m.histQuantile(0.5, "controller_runtime_reconcile_time_seconds", inc)),
-		ms(m.histQuantile(0.99, "controller_runtime_reconcile_time_seconds", inc)),
-		ms(m.histQuantile(0.99, "workqueue_queue_duration_seconds", `name="incident"`)))
+		int(m.Sum("controller_runtime_reconcile_total", inc)), int(m.Sum("controller_runtime_reconcile_errors_total", inc)),
+		measure.MS(m.HistQuantile(0.5, "controller_runtime_reconcile_time_seconds", inc)),
+		measure.MS(m.HistQuantile(0.99, "controller_runtime_reconcile_time_seconds", inc)),
+		measure.MS(m.HistQuantile(0.99, "workqueue_queue_duration_seconds", `name="incident"`)))
 	var reqs []string
 	total := 0.0
 	for _, verb := range []string{"GET", "LIST", "POST", "PUT", "PATCH", "DELETE"} {
-		n := m.sum("rest_client_requests_total", `method="`+verb+`"`)
+		n := m.Sum("rest_client_requests_total", `method="`+verb+`"`)
 		total += n
 		if n > 0 {
 			reqs = append(reqs, fmt.Sprintf("%s %d", verb, int(n)))
@@ -173,9 +178,9 @@ func printControllerMetrics(w io.Writer, m metricSet, incidents int) {
 		per = fmt.Sprintf(" (%.1f per incident)", total/float64(incidents))
 	}
 	fmt.Fprintf(w, "  API requests: %s%s; request p99 %s; client throttling mean %s p99 %s\n", strings.Join(reqs, ", "), per,
-		ms(m.histQuantile(0.99, "rest_client_request_duration_seconds")),
-		ms(m.histMean("rest_client_rate_limiter_duration_seconds")),
-		ms(m.histQuantile(0.99, "rest_client_rate_limiter_duration_seconds")))
+		measure.MS(m.HistQuantile(0.99, "rest_client_request_duration_seconds")),
+		measure.MS(m.HistMean("rest_client_rate_limiter_duration_seconds")),
+		measure.MS(m.HistQuantile(0.99, "rest_client_rate_limiter_duration_seconds")))
 }
 
 func printCPU(w io.Writer, u cpuUse) {

@@ -1,4 +1,7 @@
-package main
+// Package measure is what the load harnesses under test/load share: latency samples
+// and their quantiles, a process's CPU and memory from /proc, and Prometheus text
+// metrics with their histograms.
+package measure
 
 import (
 	"bufio"
@@ -11,21 +14,22 @@ import (
 	"time"
 )
 
-// durations summarises a sample of latencies.
-type durations []time.Duration
+// Durations is a sample of latencies.
+type Durations []time.Duration
 
-// quantile is the nearest-rank q-quantile (0 < q <= 1); zero for an empty sample.
-func (d durations) quantile(q float64) time.Duration {
+// Quantile is the nearest-rank q-quantile (0 < q <= 1); zero for an empty sample.
+func (d Durations) Quantile(q float64) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
-	s := append(durations(nil), d...)
+	s := append(Durations(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-func (d durations) max() time.Duration {
+// Max is the largest value; zero for an empty sample.
+func (d Durations) Max() time.Duration {
 	var m time.Duration
 	for i, v := range d {
 		if i == 0 || v > m {
@@ -35,7 +39,8 @@ func (d durations) max() time.Duration {
 	return m
 }
 
-func (d durations) min() time.Duration {
+// Min is the smallest value; zero for an empty sample.
+func (d Durations) Min() time.Duration {
 	var m time.Duration
 	for i, v := range d {
 		if i == 0 || v < m {
@@ -45,8 +50,8 @@ func (d durations) min() time.Duration {
 	return m
 }
 
-// ms formats a duration in milliseconds, with a sign.
-func ms(d time.Duration) string {
+// MS formats a duration in milliseconds (seconds from 10 s), with a sign.
+func MS(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)
 	switch a := math.Abs(v); {
 	case a >= 10000:
@@ -62,16 +67,16 @@ func ms(d time.Duration) string {
 // Linux architecture Go supports.
 const clockTick = 100
 
-// procSample is what /proc says about one process at one moment.
-type procSample struct {
-	cpu time.Duration // user + system
-	rss int64         // VmRSS, bytes
-	hwm int64         // VmHWM, bytes: peak RSS over the process's life
+// Proc is what /proc says about one process at one moment.
+type Proc struct {
+	CPU time.Duration // user + system
+	RSS int64         // VmRSS, bytes
+	HWM int64         // VmHWM, bytes: peak RSS over the process's life
 }
 
-// readProc samples a process: CPU from /proc/<pid>/stat, memory from /proc/<pid>/status.
-func readProc(pid int) (procSample, error) {
-	var s procSample
+// ReadProc samples a process: CPU from /proc/<pid>/stat, memory from /proc/<pid>/status.
+func ReadProc(pid int) (Proc, error) {
+	var s Proc
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return s, err
@@ -84,7 +89,7 @@ func readProc(pid int) (procSample, error) {
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat(5)
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	s.cpu = time.Duration(utime+stime) * time.Second / clockTick
+	s.CPU = time.Duration(utime+stime) * time.Second / clockTick
 
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -100,9 +105,9 @@ func readProc(pid int) (procSample, error) {
 		var dst *int64
 		switch k {
 		case "VmRSS":
-			dst = &s.rss
+			dst = &s.RSS
 		case "VmHWM":
-			dst = &s.hwm
+			dst = &s.HWM
 		default:
 			continue
 		}
@@ -112,8 +117,8 @@ func readProc(pid int) (procSample, error) {
 	return s, sc.Err()
 }
 
-// machineBusy is the CPU time every core of the machine spent not idle, from /proc/stat.
-func machineBusy() time.Duration {
+// MachineBusy is the CPU time every core of the machine spent not idle, from /proc/stat.
+func MachineBusy() time.Duration {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
@@ -132,8 +137,8 @@ func machineBusy() time.Duration {
 	return time.Duration(busy) * time.Second / clockTick
 }
 
-// findPID returns the process whose command line contains every needle, or 0.
-func findPID(needles ...string) int {
+// FindPID returns the process whose command line contains every needle, or 0.
+func FindPID(needles ...string) int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -159,15 +164,16 @@ func findPID(needles ...string) int {
 	return 0
 }
 
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+// MiB formats bytes in mebibytes.
+func MiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
-// metricSet is one scrape of a Prometheus text endpoint: series ("name{k="v",...}",
+// Metrics is one scrape of a Prometheus text endpoint: series ("name{k="v",...}",
 // labels as exposed) to value.
-type metricSet map[string]float64
+type Metrics map[string]float64
 
-// parseMetrics reads the Prometheus text format; comments and malformed lines are skipped.
-func parseMetrics(text string) metricSet {
-	m := metricSet{}
+// ParseMetrics reads the Prometheus text format; comments and malformed lines are skipped.
+func ParseMetrics(text string) Metrics {
+	m := Metrics{}
 	for _, line := range strings.Split(text, "\n") {
 		if line == "" || line[0] == '#' {
 			continue
@@ -185,8 +191,8 @@ func parseMetrics(text string) metricSet {
 	return m
 }
 
-// sum adds the series of a metric whose labels include every given k="v".
-func (m metricSet) sum(name string, labels ...string) float64 {
+// Sum adds the series of a metric whose labels include every given k="v".
+func (m Metrics) Sum(name string, labels ...string) float64 {
 	var total float64
 	for k, v := range m {
 		n, lbl, _ := strings.Cut(k, "{")
@@ -204,9 +210,9 @@ func (m metricSet) sum(name string, labels ...string) float64 {
 	return total
 }
 
-// minus is m - before, series by series (counters and histograms over a phase).
-func (m metricSet) minus(before metricSet) metricSet {
-	d := metricSet{}
+// Minus is m - before, series by series (counters and histograms over a phase).
+func (m Metrics) Minus(before Metrics) Metrics {
+	d := Metrics{}
 	for k, v := range m {
 		d[k] = v - before[k]
 	}
@@ -215,7 +221,7 @@ func (m metricSet) minus(before metricSet) metricSet {
 
 // histogram reads a histogram's buckets over the series matching labels: the
 // cumulative count at each upper bound, ascending.
-func (m metricSet) histogram(name string, labels ...string) (bounds []float64, counts []float64) {
+func (m Metrics) histogram(name string, labels ...string) (bounds []float64, counts []float64) {
 	byLE := map[float64]float64{}
 	for k, v := range m {
 		n, lbl, _ := strings.Cut(k, "{")
@@ -251,9 +257,9 @@ func (m metricSet) histogram(name string, labels ...string) (bounds []float64, c
 	return bounds, counts
 }
 
-// histQuantile estimates a quantile from a histogram by linear interpolation inside
+// HistQuantile estimates a quantile from a histogram by linear interpolation inside
 // its bucket, as Prometheus's histogram_quantile does.
-func (m metricSet) histQuantile(q float64, name string, labels ...string) time.Duration {
+func (m Metrics) HistQuantile(q float64, name string, labels ...string) time.Duration {
 	bounds, counts := m.histogram(name, labels...)
 	if len(counts) == 0 || counts[len(counts)-1] == 0 {
 		return 0
@@ -277,11 +283,11 @@ func (m metricSet) histQuantile(q float64, name string, labels ...string) time.D
 	return time.Duration(prevBound * float64(time.Second))
 }
 
-// histMean is a histogram's sum over its count.
-func (m metricSet) histMean(name string, labels ...string) time.Duration {
-	n := m.sum(name+"_count", labels...)
+// HistMean is a histogram's sum over its count.
+func (m Metrics) HistMean(name string, labels ...string) time.Duration {
+	n := m.Sum(name+"_count", labels...)
 	if n == 0 {
 		return 0
 	}
-	return time.Duration(m.sum(name+"_sum", labels...) / n * float64(time.Second))
+	return time.Duration(m.Sum(name+"_sum", labels...) / n * float64(time.Second))
 }

@@ -76,6 +76,8 @@ test-e2e: envtest ## Run only the end-to-end tests.
 bench: envtest ## Run the benchmarks and load harnesses (outside make test) and print their figures.
 	go test -run='^$$' -bench=. -benchmem -cpu 1 ./internal/policy/
 	go run ./test/bench/postmortem
+	go run ./test/load/paging
+	go run ./test/load/intake
 
 ##@ Build and run
 

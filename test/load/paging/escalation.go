@@ -82,7 +82,7 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	wc := time.Duration(float64(o.incidents) / o.createRate * float64(time.Second))
 	start := o.escStart
 	if start == 0 {
-		start = wc + 30*time.Second
+		start = wc + 45*time.Second
 	}
 	start = start.Round(time.Second)
 	r := &escalationResult{setting: o.escSetting, incidents: o.incidents, tenants: o.tenants2,

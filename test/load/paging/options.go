@@ -31,7 +31,7 @@ type options struct {
 	tenants2   int
 	createRate float64
 	escRate    float64
-	escStart   time.Duration // 0: the creation time plus 30 s
+	escStart   time.Duration // 0: the creation time plus 45 s
 	measure    time.Duration
 	grace      time.Duration
 }
@@ -55,7 +55,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.tenants2, "escalation-tenants", 20, "phase 2: tenants (namespaces) the incidents are spread over")
 	fs.Float64Var(&o.createRate, "create-rate", 35, "phase 2: incidents created per second")
 	fs.Float64Var(&o.escRate, "escalation-rate", 20, "phase 2: pages falling due per second in the measured window, at most create-rate")
-	fs.DurationVar(&o.escStart, "escalation-start", 0, "phase 2: from the first create to the first deadline; 0 for the creation time plus 30 s")
+	fs.DurationVar(&o.escStart, "escalation-start", 0, "phase 2: from the first create to the first deadline; 0 for the creation time plus 45 s")
 	fs.DurationVar(&o.measure, "measure", 60*time.Second, "phase 2: how long pages fall due, from the first deadline")
 	fs.DurationVar(&o.grace, "grace", 60*time.Second, "phase 2: how long after the window's last deadline a page may still arrive before it counts as lost")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +43,10 @@ var (
 	nsCounter    atomic.Int32
 )
 
+// testPolicyTimeout bounds one policy evaluation in tests: the race detector makes
+// OPA several times slower, and the 100 ms default is a production bound.
+const testPolicyTimeout = 5 * time.Second
+
 const (
 	systemNamespace = "klaxon-system"
 	directLabel     = "test.klaxon.dev/direct"
@@ -52,6 +57,10 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
+	// Two cores under -race are slow: an Eventually without its own timeout waits
+	// long enough for a reconcile on a loaded machine, and fails only then.
+	gomega.SetDefaultEventuallyTimeout(30 * time.Second)
+	gomega.SetDefaultEventuallyPollingInterval(20 * time.Millisecond)
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false), zap.Level(zapLevel())))
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		panic(err)
@@ -84,7 +93,7 @@ func runSuite(m *testing.M) int {
 	if err != nil {
 		panic(err)
 	}
-	engine, err = policy.NewEngine(policy.Options{SystemNamespace: systemNamespace})
+	engine, err = policy.NewEngine(policy.Options{SystemNamespace: systemNamespace, Timeout: testPolicyTimeout})
 	if err != nil {
 		panic(err)
 	}

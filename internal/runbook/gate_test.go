@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/utils/ptr"
 
@@ -15,7 +16,7 @@ import (
 // denied unless a policy allows them, others and every dry run allowed, and the runbook's dryRun reaches the
 // policy and the verdict.
 func TestGate(t *testing.T) {
-	engine, err := policy.NewEngine(policy.Options{SystemNamespace: "klaxon-system"})
+	engine, err := policy.NewEngine(policy.Options{SystemNamespace: "klaxon-system", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -45,7 +46,7 @@ func run(m *testing.M) int {
 	_ = klaxonv1.AddToScheme(scheme)
 	env := testenv.New(testenv.WithWebhooks())
 	var err error
-	if engine, err = policy.NewEngine(policy.Options{SystemNamespace: systemNamespace}); err != nil {
+	if engine, err = policy.NewEngine(policy.Options{SystemNamespace: systemNamespace, Timeout: 5 * time.Second}); err != nil {
 		panic(err)
 	}
 	fakePolicy.real = EnginePolicy{Engine: engine}

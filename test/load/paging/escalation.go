@@ -18,15 +18,16 @@ type escalationResult struct {
 	setting    qpsSetting
 	incidents  int
 	tenants    int
-	createRate float64
-	escRate    float64       // pages falling due per second in the measured window
-	start      time.Duration // from the first create to the first deadline
-	measure    time.Duration // the measured window, from the first deadline
+	createRate float64       // incidents opened a second before the measured window
+	escRate    float64       // incidents opened, and pages falling due, a second in it
+	delay      time.Duration // of the measured incidents' first level
+	measure    time.Duration // the measured window: how long new incidents keep coming
 
 	created    int
 	createErrs int
-	createWall time.Duration // from the first create call to the last one's return
-	allOpen    time.Duration // from the first create until every incident had its deadline in status
+	createWall time.Duration // opening the incidents before the window, the create calls alone
+	allOpen    time.Duration // until they all had their deadline in status and the controller was idle
+	opened     bool
 	pages      levelResult
 	pending    int // incidents whose deadline lies after the run, still escalating
 	unexpected int // pages of these incidents at a level or cycle the policy never reaches
@@ -34,8 +35,7 @@ type escalationResult struct {
 	sink       sinkCounters
 
 	rssBase  int64 // VmRSS with the tenants set up, before the first incident
-	rssOpen  int64 // VmRSS with every incident open and waiting for its deadline, idle
-	openIdle bool  // whether rssOpen was taken before the first deadline
+	rssOpen  int64 // VmRSS with the incidents opened before the window, idle
 	rssMax   int64 // largest VmRSS sampled during the phase
 	rssEnd   int64 // VmRSS after the last page
 	hwm      int64 // VmHWM at the end: the peak over the child's life
@@ -44,7 +44,7 @@ type escalationResult struct {
 	writes   []resourceCount // kube-apiserver's writes over the phase, everyone's
 	wall     time.Duration
 	profiles []string
-	timeline []timedUse // CPU each second from the first deadline
+	timeline []timedUse // CPU each second of the measured window
 }
 
 // levelResult is how pages arrived, against their deadlines.
@@ -61,44 +61,28 @@ type levelResult struct {
 // escalationLabels mark phase 2's incidents, so the deadline watch sees only them.
 var escalationLabels = map[string]string{"load.klaxon.dev/phase": "escalation"}
 
-// Phase 2's policies: "due" pages its first level start after the trigger, inside the
-// measured window; "later" an hour after, past the end of the run.
+// Phase 2's policies: "due" pages its first level opts.delay after the trigger,
+// inside the measured window; "later" an hour after, past the end of the run.
 const (
 	policyDue   = "due"
 	policyLater = "later"
 )
 
-// escalate measures target 2. opts.incidents incidents are created open-loop at
-// opts.createRate over opts.tenants2 tenants, all escalating, nobody acknowledging.
-// Opening them (several writes each for the controller) is kept apart from the
-// paging measured: every first level falls due after every incident is open. Of the
-// incidents created first, every (createRate/escRate)th follows "due", so that for
-// opts.measure pages fall due at escRate a second, the rate an on-call load of this
-// size produces rather than the rate incidents were created at; the others follow
-// "later" and must page nothing during the run. Every page is compared with the
-// deadline status gave for it.
+// escalate measures target 2. First opts.incidents - N incidents are opened, at
+// opts.createRate over opts.tenants2 tenants, following "later": they escalate (a
+// deadline in status, a timer in the controller) but must page nothing during the
+// run. Once every one of them is open and the controller idle (opening costs it
+// several writes an incident, which is not what is measured), N more are opened at
+// opts.escRate a second for opts.measure, following "due": each pages
+// opts.firstDelay after its trigger, by default once all N are open, so that pages
+// fall due at escRate a second with opts.incidents open and nothing else going on.
+// Nobody acknowledges. Every page is compared with the deadline status gave for it.
 func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	o := h.opts
-	wc := time.Duration(float64(o.incidents) / o.createRate * float64(time.Second))
-	start := o.escStart
-	if start == 0 {
-		start = wc + 45*time.Second
-	}
-	start = start.Round(time.Second)
 	r := &escalationResult{setting: o.escSetting, incidents: o.incidents, tenants: o.tenants2,
-		createRate: o.createRate, escRate: o.escRate, start: start, measure: o.measure}
-
-	// due[i]: incident i pages in the window. Spread evenly over the first
-	// measure*createRate incidents, at escRate a second.
-	n := o.incidents
-	due := make([]bool, n)
-	want := int(o.escRate * o.measure.Seconds())
-	for i, got := 0, 0; i < n && got < want; i++ {
-		if int(float64(i+1)*o.escRate/o.createRate) > int(float64(i)*o.escRate/o.createRate) {
-			due[i] = true
-			got++
-		}
-	}
+		createRate: o.createRate, escRate: o.escRate, delay: o.firstDelay, measure: o.measure}
+	nDue := min(o.incidents, int(o.escRate*o.measure.Seconds()))
+	nLater := o.incidents - nDue
 
 	c, err := startController(h, "escalation", o.escSetting)
 	if err != nil {
@@ -106,8 +90,8 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	}
 	defer func() { _, _ = c.stop() }()
 
-	specs := []policySpec{{name: policyDue, delays: []time.Duration{start, time.Hour}},
-		{name: policyLater, delays: []time.Duration{start + time.Hour, time.Hour}}}
+	specs := []policySpec{{name: policyDue, delays: []time.Duration{o.firstDelay, time.Hour}},
+		{name: policyLater, delays: []time.Duration{time.Hour, time.Hour}}}
 	var namespaces []string
 	for j := range o.tenants2 {
 		ns := fmt.Sprintf("esc-%02d", j)
@@ -129,82 +113,59 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	m0, s0, sink0, a0 := c.scrape(), h.snap(c), h.sink.counters(), h.apiserverMetrics()
 	began := time.Now()
 	var profiles []<-chan struct{}
-	profile := func(prefix string, d time.Duration, at time.Time) {
+	profile := func(prefix string, d time.Duration) {
 		for _, p := range []struct {
 			file string
 			run  func(time.Duration, string) <-chan struct{}
 		}{{prefix + "-controller.pprof", c.profile}, {prefix + "-apiserver.pprof", h.apiserverProfile}} {
 			file := filepath.Join(h.out, p.file)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				time.Sleep(time.Until(at))
-				<-p.run(min(max(d, time.Second), 30*time.Second).Round(time.Second), file)
-			}()
-			profiles = append(profiles, done)
+			profiles = append(profiles, p.run(min(max(d, time.Second), 30*time.Second).Round(time.Second), file))
 			r.profiles = append(r.profiles, file)
 		}
 	}
-	if o.profile {
-		profile("escalation-open", wc, time.Now())
-	}
 
-	name := func(i int) (ns, nm, policy string) {
-		policy = policyLater
-		if due[i] {
-			policy = policyDue
-		}
-		return namespaces[i%len(namespaces)], fmt.Sprintf("esc-%05d", i), policy
-	}
-	errs := make([]error, n)
-	interval := time.Duration(float64(time.Second) / o.createRate)
-	t0 := time.Now().Add(50 * time.Millisecond)
+	// Open the incidents that wait, then wait for the controller to be done with them.
+	later := func(i int) (string, string) { return namespaces[i%len(namespaces)], fmt.Sprintf("later-%05d", i) }
 	if o.profile {
-		profile("escalation-paging", o.measure, t0.Add(start))
+		profile("escalation-open", time.Duration(float64(nLater)/o.createRate*float64(time.Second)))
 	}
-	var wg sync.WaitGroup
-	for i := range n {
-		time.Sleep(time.Until(t0.Add(time.Duration(i) * interval)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ns, nm, policy := name(i)
-			errs[i] = h.client.Create(ctx, newIncident(ns, nm, policy, escalationLabels))
-		}()
-	}
-	wg.Wait()
-	r.createWall = time.Since(t0)
-	r.created = n
-	ok, okDue := 0, 0
-	for i, err := range errs {
-		switch {
-		case err != nil:
-			r.createErrs++
-		case due[i]:
-			okDue++
-			ok++
-		default:
-			ok++
+	errsLater, wall := h.createPaced(ctx, nLater, o.createRate, func(i int) (string, string, string) {
+		ns, nm := later(i)
+		return ns, nm, policyLater
+	})
+	r.createWall = wall
+	okLater := 0
+	for _, err := range errsLater {
+		if err == nil {
+			okLater++
 		}
 	}
+	openCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	r.opened = waitUntil(openCtx, 10*time.Minute, func() bool { return dl.count() >= okLater }) &&
+		c.waitIdle(openCtx, 2*time.Second) == nil
+	cancel()
+	r.allOpen = time.Since(began)
+	open, _ := measure.ReadProc(c.pid())
+	r.rssOpen = open.RSS
 
-	// Every incident open, its deadline in status: the controller's memory with N
-	// open incidents, before the first page.
-	firstDue := t0.Add(start)
-	if waitUntil(ctx, time.Until(firstDue), func() bool { return dl.count() >= ok }) {
-		r.allOpen = time.Since(t0)
-	}
-	if time.Now().Before(firstDue) {
-		idle, cancel := context.WithDeadline(ctx, firstDue)
-		_ = c.waitIdle(idle, time.Second)
-		cancel()
-		open, _ := measure.ReadProc(c.pid())
-		r.rssOpen, r.openIdle = open.RSS, time.Now().Before(firstDue)
-	}
+	// The measured incidents, at escRate, each due firstDelay after it opened.
 	timeline := h.startTimeline(c)
-
-	// Wait for the window's last page, or for the grace after its last deadline.
-	lastDue := firstDue.Add(o.measure + 2*time.Second)
+	if o.profile {
+		profile("escalation-paging", o.measure)
+	}
+	due := func(i int) (string, string) { return namespaces[i%len(namespaces)], fmt.Sprintf("due-%05d", i) }
+	errsDue, _ := h.createPaced(ctx, nDue, o.escRate, func(i int) (string, string, string) {
+		ns, nm := due(i)
+		return ns, nm, policyDue
+	})
+	okDue := 0
+	for _, err := range errsDue {
+		if err == nil {
+			okDue++
+		}
+	}
+	// Wait for the last page, or for the grace after the last deadline.
+	lastDue := time.Now().Add(o.firstDelay + 2*time.Second)
 	waitUntil(ctx, time.Until(lastDue.Add(o.grace)), func() bool { return h.sink.count(namespaces, 1) >= okDue })
 	// Duplicates would follow the first delivery closely; give them a moment.
 	time.Sleep(2 * time.Second)
@@ -224,6 +185,8 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	for _, p := range profiles {
 		<-p
 	}
+	r.created = nLater + nDue
+	r.createErrs = (nLater - okLater) + (nDue - okDue)
 
 	csv, err := os.Create(filepath.Join(h.out, "escalation-pages.csv"))
 	if err != nil {
@@ -233,36 +196,38 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	fmt.Fprintln(csv, "namespace,name,deadline,arrived,lateness_ms")
 	found := 0
 	l := &r.pages
-	for i := range n {
-		if errs[i] != nil {
+	for i := range nLater {
+		if errsLater[i] != nil {
 			continue
 		}
-		ns, nm, policy := name(i)
-		p := page{namespace: ns, name: nm, level: 1}
-		a, arrived := h.sink.get(p)
-		if arrived {
+		ns, nm := later(i)
+		// Due an hour from now: any page is early.
+		if a, ok := h.sink.get(page{namespace: ns, name: nm, level: 1}); ok {
 			found++
+			l.early++
+			l.earliest = fmt.Sprintf("%s/%s (policy %s) paged at %s", ns, nm, policyLater, a.at.Format(time.RFC3339))
+		} else {
+			r.pending++
 		}
-		if !due[i] {
-			// Due an hour from now: any page is early.
-			if arrived {
-				l.early++
-				l.earliest = fmt.Sprintf("%s/%s (policy %s) paged at %s", ns, nm, policy, a.at.Format(time.RFC3339))
-			} else {
-				r.pending++
-			}
+	}
+	for i := range nDue {
+		if errsDue[i] != nil {
 			continue
 		}
+		ns, nm := due(i)
+		p := page{namespace: ns, name: nm, level: 1}
 		l.expected++
-		if !arrived {
+		a, ok := h.sink.get(p)
+		if !ok {
 			l.missing++
 			continue
 		}
+		found++
 		// The documented rule: level 1 is due its delay after the trigger, rounded up
 		// to the whole second.
 		var rule time.Time
 		if a.triggeredAt != nil {
-			rule = ceilSecond(a.triggeredAt.Add(start))
+			rule = ceilSecond(a.triggeredAt.Add(o.firstDelay))
 		}
 		d, seen := dl.deadline(p)
 		switch {
@@ -287,6 +252,27 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	}
 	r.unexpected = h.sink.pagesIn(namespaces) - found
 	return r, nil
+}
+
+// createPaced creates n incidents open-loop at rate a second (each create starts on
+// schedule whatever the earlier ones are doing, so a slow API server cannot hide
+// latency by slowing the load) and returns each create's error and the time taken.
+func (h *harness) createPaced(ctx context.Context, n int, rate float64, name func(i int) (ns, name, policy string)) ([]error, time.Duration) {
+	errs := make([]error, n)
+	interval := time.Duration(float64(time.Second) / rate)
+	t0 := time.Now().Add(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range n {
+		time.Sleep(time.Until(t0.Add(time.Duration(i) * interval)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ns, nm, policy := name(i)
+			errs[i] = h.client.Create(ctx, newIncident(ns, nm, policy, escalationLabels))
+		}()
+	}
+	wg.Wait()
+	return errs, time.Since(t0)
 }
 
 // ceilSecond rounds t up to the whole second, as the controller rounds deadlines.

@@ -8,7 +8,7 @@
 // It prints a report and exits non-zero when a page came early, twice or never.
 //
 //	go run ./test/load/paging                     # both phases, full size
-//	go run ./test/load/paging -duration 10s -incidents 1000 -create-rate 50
+//	go run ./test/load/paging -duration 10s -incidents 1000 -measure 20s -first-delay 10s
 package main
 
 import (

@@ -31,7 +31,7 @@ type options struct {
 	tenants2   int
 	createRate float64
 	escRate    float64
-	escStart   time.Duration // 0: the creation time plus 45 s
+	firstDelay time.Duration
 	measure    time.Duration
 	grace      time.Duration
 }
@@ -53,11 +53,11 @@ func parseOptions(args []string) (options, error) {
 	esc := fs.String("escalation-qps", "500/1000", "phase 2: controller --kube-api-qps/--kube-api-burst; opening thousands of incidents takes about four requests each, which klaxon's default 50/100 would stretch over minutes")
 	fs.IntVar(&o.incidents, "incidents", 10000, "phase 2: open incidents that escalate")
 	fs.IntVar(&o.tenants2, "escalation-tenants", 20, "phase 2: tenants (namespaces) the incidents are spread over")
-	fs.Float64Var(&o.createRate, "create-rate", 35, "phase 2: incidents created per second")
-	fs.Float64Var(&o.escRate, "escalation-rate", 20, "phase 2: pages falling due per second in the measured window, at most create-rate")
-	fs.DurationVar(&o.escStart, "escalation-start", 0, "phase 2: from the first create to the first deadline; 0 for the creation time plus 45 s")
-	fs.DurationVar(&o.measure, "measure", 60*time.Second, "phase 2: how long pages fall due, from the first deadline")
-	fs.DurationVar(&o.grace, "grace", 60*time.Second, "phase 2: how long after the window's last deadline a page may still arrive before it counts as lost")
+	fs.Float64Var(&o.createRate, "create-rate", 35, "phase 2: incidents opened per second before the measured window")
+	fs.Float64Var(&o.escRate, "escalation-rate", 20, "phase 2: incidents opened, and pages falling due, per second in the measured window")
+	fs.DurationVar(&o.firstDelay, "first-delay", 0, "phase 2: delay of the measured incidents' first level, their page due this long after the trigger; 0 for -measure plus 15 s, so that they are all open before the first is due")
+	fs.DurationVar(&o.measure, "measure", 45*time.Second, "phase 2: how long the measured incidents are opened for, and so how long their pages fall due for")
+	fs.DurationVar(&o.grace, "grace", 60*time.Second, "phase 2: how long after the last deadline a page may still arrive before it counts as lost")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -84,11 +84,11 @@ func parseOptions(args []string) (options, error) {
 		return o, errors.New("-escalation-qps takes one setting")
 	}
 	o.escSetting = s[0]
-	if o.escRate > o.createRate {
-		return o, errors.New("-escalation-rate must not exceed -create-rate")
-	}
-	if o.rate <= 0 || o.createRate <= 0 || o.escRate <= 0 || o.measure <= 0 || o.tenants1 < 1 || o.tenants2 < 1 || o.incidents < 1 {
+	if o.rate <= 0 || o.createRate <= 0 || o.escRate <= 0 || o.measure <= 0 || o.firstDelay < 0 || o.tenants1 < 1 || o.tenants2 < 1 || o.incidents < 1 {
 		return o, errors.New("rates, tenants and incidents must be positive")
+	}
+	if o.firstDelay == 0 {
+		o.firstDelay = o.measure + 15*time.Second
 	}
 	if o.out == "" {
 		if o.out, err = os.MkdirTemp("", "klaxon-load-paging-"); err != nil {

@@ -81,14 +81,15 @@ func (r *firstPageResult) broken() []string {
 
 func printEscalation(w io.Writer, r *escalationResult) {
 	fmt.Fprintf(w, "\n== 2. %d open incidents escalating (controller --kube-api-qps/burst %s) ==\n", r.incidents, r.setting)
-	fmt.Fprintf(w, "%d tenants; nobody acknowledges; from %s after the first create, %g pages fall due a second for %s, the other incidents' deadlines lie an hour later\n",
-		r.tenants, r.start, r.escRate, r.measure)
-	all := "NOT before the first deadline"
-	if r.allOpen > 0 {
-		all = "after " + r.allOpen.Round(time.Second).String()
+	nDue := r.pages.expected
+	fmt.Fprintf(w, "%d tenants; nobody acknowledges. %d incidents opened at %g/s, due in an hour; then %d more at %g/s for %s, each due %s after its trigger, so pages fall due at that rate\n",
+		r.tenants, r.created-nDue, r.createRate, nDue, r.escRate, r.measure, r.delay)
+	open := "NOT within 10 minutes"
+	if r.opened {
+		open = "after " + r.allOpen.Round(time.Second).String()
 	}
-	fmt.Fprintf(w, "  created at %g/s in %s (%d create errors); every incident open with its deadline in status %s\n",
-		r.createRate, r.createWall.Round(time.Second), r.createErrs, all)
+	fmt.Fprintf(w, "  the first %d created in %s (%d create errors in all); all open with their deadline in status, controller idle, %s\n",
+		r.created-nDue, r.createWall.Round(time.Second), r.createErrs, open)
 	l := r.pages
 	fmt.Fprintf(w, "  pages against status.escalation.nextEscalationAt\n")
 	fmt.Fprintf(w, "    lateness     %s\n", quantiles(l.lateness))
@@ -106,15 +107,11 @@ func printEscalation(w io.Writer, r *escalationResult) {
 	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
 	printCPU(w, r.cpu)
 	if n := len(r.timeline); n > 0 {
-		fmt.Fprintf(w, "  while pages fell due, the rest of the machine used more than one core in %d of %d seconds (per second: escalation-cpu.csv; pages: escalation-pages.csv)\n",
+		fmt.Fprintf(w, "  in the measured window, the rest of the machine used more than one core in %d of %d seconds (per second: escalation-cpu.csv; pages: escalation-pages.csv)\n",
 			busySeconds(r.timeline), n)
 	}
-	open := "n/a (the first deadline came before every incident was open and idle)"
-	if r.openIdle {
-		open = measure.MiB(r.rssOpen)
-	}
-	fmt.Fprintf(w, "  controller memory (VmRSS): %s with the tenants only, %s with %d incidents open and idle, max %s, %s at the end; VmHWM %s\n",
-		measure.MiB(r.rssBase), open, r.created-r.createErrs, measure.MiB(r.rssMax), measure.MiB(r.rssEnd), measure.MiB(r.hwm))
+	fmt.Fprintf(w, "  controller memory (VmRSS): %s with the tenants only, %s with %d incidents open and idle, max %s, %s at the end with %d open; VmHWM %s\n",
+		measure.MiB(r.rssBase), measure.MiB(r.rssOpen), r.created-nDue, measure.MiB(r.rssMax), measure.MiB(r.rssEnd), r.created-r.createErrs, measure.MiB(r.hwm))
 	for _, p := range r.profiles {
 		fmt.Fprintf(w, "  profile: %s\n", p)
 	}

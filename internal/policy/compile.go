@@ -9,22 +9,27 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
-// unit is one compiled policy: a compiler, a store and one prepared query per
+// unit is one compiled policy: a compiler, a store and one compiled query per
 // decision point its modules decide. Nothing in it is shared with any other
 // policy, so one policy can neither see nor change another's decisions.
 type unit struct {
 	key      string // namespace/name
 	name     string
 	revision string
+	// id is key@revision, as records name the policy.
+	id       string
+	compiler *ast.Compiler
+	store    storage.Store
+	// data serves the policy's data to evaluations without a storage read.
+	data dataCache
 	// queries[i] evaluates points[i]; nil when the policy has no package
 	// klaxon.<point> with an output rule.
-	queries [numPoints]*rego.PreparedEvalQuery
+	queries [numPoints]*pointQuery
 	// readsDecision is false when no module reads input.decision, so the
 	// engine need not build it for this policy.
 	readsDecision bool
@@ -33,13 +38,6 @@ type unit struct {
 	inputPaths [numPoints][]ast.Ref
 	cacheable  [numPoints]bool
 }
-
-// enginePackage holds the generated rules that collect a point's outputs. It
-// lies outside data.klaxon, where no policy module may declare a package.
-const enginePackage = "__klaxon"
-
-// engineFile is the generated module's name in compiler messages.
-const engineFile = "<klaxon engine>"
 
 // parsedSource is a policy after parsing and the sandbox's checks.
 type parsedSource struct {
@@ -190,32 +188,6 @@ func (ps *parsedSource) addOutput(pi int, name string) {
 	}
 }
 
-// engineModules generates the rules that gather each point's outputs into one
-// object, so one query per point evaluates exactly the output rules (and what
-// they need), never the package's other rules.
-func (ps *parsedSource) engineModules() (map[string]*ast.Module, []int, error) {
-	mods := map[string]*ast.Module{}
-	var decided []int
-	for pi, names := range ps.outputs {
-		if len(names) == 0 {
-			continue
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "package %s.%s\n\n", enginePackage, points[pi])
-		for _, name := range names {
-			fmt.Fprintf(&b, "out[%q] := data.klaxon.%s.%s\n", name, points[pi], name)
-		}
-		file := fmt.Sprintf("%s/%s", engineFile, points[pi])
-		m, err := ast.ParseModuleWithOpts(file, b.String(), parseOptions())
-		if err != nil {
-			return nil, nil, fmt.Errorf("generate the %s query: %w", points[pi], err)
-		}
-		mods[file] = m
-		decided = append(decided, pi)
-	}
-	return mods, decided, nil
-}
-
 // newCompiler returns a compiler with the sandbox's capabilities.
 func newCompiler() *ast.Compiler {
 	return ast.NewCompiler().
@@ -234,38 +206,63 @@ func newStore(data map[string]any) storage.Store {
 	)
 }
 
-// keepTerm hands query results back as AST terms: the engine reads them as
-// such, and converting them to Go values would only cost allocations.
-func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+// dataCache is the evaluator's cache of base documents, filled in advance
+// with the policy's data and shared by every evaluation: a policy's data
+// never changes (a new version is a new unit), so reading data.klaxon.config
+// costs a lookup in an AST value, not a storage transaction, a path and a
+// cache entry per evaluation. A reference it does not find is not in the
+// store either; the evaluator then asks the store, which says so.
+type dataCache struct{ root ast.Value }
+
+func (c dataCache) Get(ref ast.Ref) ast.Value {
+	if c.root == nil || len(ref) == 0 || !ref[0].Equal(ast.DefaultRootDocument) {
+		return nil
+	}
+	v, err := c.root.Find(ref[1:])
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// Put does nothing: every value the store can give is in root already.
+func (dataCache) Put(ast.Ref, ast.Value) {}
 
 // compileUnit compiles a policy into a unit. Problems carry file, line and
 // column; on problems the unit is nil.
-func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
+func compileUnit(_ context.Context, src Source) (*unit, []Problem) {
 	ps, problems := parseSource(src, false)
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	extra, decided, err := ps.engineModules()
-	if err != nil {
-		return nil, []Problem{{File: engineFile, Message: err.Error()}}
-	}
-	mods := maps.Clone(ps.modules)
-	maps.Copy(mods, extra)
 	c := newCompiler()
-	if c.Compile(mods); c.Failed() {
+	if c.Compile(ps.modules); c.Failed() {
 		problems = problemsFrom("", c.Errors)
 		sortProblems(problems)
 		return nil, problems
 	}
-	store := newStore(ps.data)
-	u := &unit{key: src.Key(), name: src.Name, revision: src.Revision(), readsDecision: readsDecision(ps.modules)}
-	for _, pi := range decided {
+	u := &unit{key: src.Key(), name: src.Name, revision: src.Revision(), compiler: c, store: newStore(ps.data),
+		readsDecision: readsDecision(ps.modules)}
+	u.id = u.key + "@" + u.revision
+	dv, err := ast.InterfaceToValue(map[string]any{"klaxon": map[string]any{"config": ps.data}})
+	if err != nil {
+		return nil, []Problem{{File: "data", Message: fmt.Sprintf("data: %v", err)}}
+	}
+	u.data = dataCache{root: dv}
+	for pi, names := range ps.outputs {
+		if len(names) == 0 {
+			continue
+		}
+		q, err := newPointQuery(c, pi, names)
+		if err != nil {
+			return nil, []Problem{{Message: fmt.Sprintf("prepare the %s query: %v", points[pi], err)}}
+		}
+		u.queries[pi] = q
 		// Compiled rules have their imports resolved: every reference into
 		// input is spelled out from input. Besides what the dependency graph
-		// reaches, every rule outside the other points' packages counts, in
-		// case a computed reference reaches it.
-		roots := c.Modules[fmt.Sprintf("%s/%s", engineFile, points[pi])].Rules
-		rules := reachableRules(c, roots)
+		// reaches from the output rules, every rule outside the other points'
+		// packages counts, in case a computed reference reaches it.
+		rules := reachableRules(c, q.roots)
 		for name, m := range ps.modules {
 			if other := pointOf(m); other >= 0 && other != pi {
 				continue
@@ -273,21 +270,6 @@ func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
 			rules = append(rules, c.Modules[name].Rules...)
 		}
 		u.inputPaths[pi], u.cacheable[pi] = inputPaths(rules)
-	}
-	for _, pi := range decided {
-		query := ast.NewBody(ast.NewExpr(ast.NewTerm(ast.MustParseRef(
-			fmt.Sprintf("data.%s.%s.out", enginePackage, points[pi])))))
-		pq, err := rego.New(
-			rego.ParsedQuery(query),
-			rego.Compiler(c),
-			rego.Store(store),
-			rego.Capabilities(sandboxCaps()),
-			rego.GenerateJSON(keepTerm),
-		).PrepareForEval(ctx)
-		if err != nil {
-			return nil, []Problem{{Message: fmt.Sprintf("prepare the %s query: %v", points[pi], err)}}
-		}
-		u.queries[pi] = &pq
 	}
 	return u, nil
 }

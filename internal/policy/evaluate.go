@@ -8,7 +8,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
@@ -178,9 +177,6 @@ func withDecision(base ast.Object, m *merged) ast.Object {
 	return obj
 }
 
-// errDeadline marks a policy cut off by the engine's deadline.
-var errDeadline = errors.New("deadline exceeded")
-
 // decide evaluates a point over the layers and merges them. The built-in
 // library always decides; a provider policy that fails drops the provider
 // and tenant layers (the tenant's values were written under the provider's
@@ -199,6 +195,12 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
 	}
 	rec.Input = raw
+	if err := ctx.Err(); err != nil {
+		// The caller's context has ended: no layer could decide, and a
+		// cancellation noticed only mid-evaluation would read as a
+		// failing policy.
+		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
+	}
 	pi := p.index()
 	cc := &checkContext{tenant: common.Tenant, system: e.system, point: p}
 	set := e.state.Load()
@@ -286,54 +288,41 @@ func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, input ast.Value,
 	return out, err
 }
 
-// evalQuery runs one policy's prepared query for a point under the engine's
-// deadline and validates what it returns.
+// evalQuery runs one policy's query for a point under the engine's deadline
+// and validates what it returns.
 func (e *Engine) evalQuery(ctx context.Context, u *unit, pi int, input ast.Value, now time.Time, cc *checkContext) (layerOutput, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	// An external cancel fired by the context costs no goroutine per
-	// evaluation, unlike the one rego starts by default.
-	c := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, c.Cancel)
-	defer stop()
-
-	rs, err := u.queries[pi].Eval(ctx,
-		rego.EvalParsedInput(input),
-		rego.EvalTime(now),
-		rego.EvalExternalCancel(c),
-		rego.EvalMetrics(noMetrics),
-	)
+	pq := u.queries[pi]
+	terms, err := pq.eval(ctx, u, input, now, e.timeout)
 	if err != nil {
 		if topdown.IsCancel(err) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return layerOutput{}, fmt.Errorf("evaluation ran past the %s deadline: %w", e.timeout, errDeadline)
 		}
 		return layerOutput{}, fmt.Errorf("evaluation failed: %w", err)
 	}
+	// Validate in the fields' order, then enforced, so that the first
+	// problem reported does not depend on the order of the rules.
+	var byField [maxFields]*ast.Term
+	var enforced *ast.Term
+	for i, t := range terms {
+		if fi := pq.field[i]; fi >= 0 {
+			byField[fi] = t
+		} else {
+			enforced = t
+		}
+	}
 	out := layerOutput{values: make([]ast.Value, len(pointFields[pi]))}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return out, nil
-	}
-	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
-	if !ok {
-		return out, fmt.Errorf("unexpected result %T", rs[0].Expressions[0].Value)
-	}
-	obj, ok := t.Value.(ast.Object)
-	if !ok {
-		return out, nil
-	}
 	for fi, f := range pointFields[pi] {
-		vt := obj.Get(fieldTerms[pi][fi])
-		if vt == nil {
+		if byField[fi] == nil {
 			continue
 		}
-		v, err := f.check(vt.Value, cc)
+		v, err := f.check(byField[fi].Value, cc)
 		if err != nil {
 			return layerOutput{}, fmt.Errorf("%s.%s %w", points[pi], f.name, err)
 		}
 		out.values[fi] = v
 	}
-	if et := obj.Get(enforcedTerm); et != nil && enforceable[pi] {
-		v, err := checkEnforced(pi)(et.Value, cc)
+	if enforced != nil && enforceable[pi] {
+		v, err := checkEnforced(pi)(enforced.Value, cc)
 		if err != nil {
 			return layerOutput{}, fmt.Errorf("%s.enforced %w", points[pi], err)
 		}

@@ -2,6 +2,9 @@ package policy
 
 import (
 	"bytes"
+	"slices"
+	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -45,43 +48,167 @@ func builtinKeywords(_ topdown.BuiltinContext, operands []*ast.Term, iter func(*
 	if err != nil {
 		return err
 	}
-	text := normalizedText(operands[1].Value)
-	var found [][2]*ast.Term
-	key := make([]byte, 0, 64) // reused: no allocation per keyword
+	m := matcherFor(table)
+	sc := scanPool.Get().(*scan)
+	defer scanPool.Put(sc)
+	sc.reset(len(m.entries))
+	sc.walk(m, operands[1].Value)
+	if sc.nfound == 0 {
+		return iter(ast.NewTerm(ast.NewObject()))
+	}
+	found := make([][2]*ast.Term, 0, sc.nfound)
+	for i, hit := range sc.hit {
+		if hit {
+			found = append(found, [2]*ast.Term{m.entries[i].key, m.entries[i].value})
+		}
+	}
+	return iter(ast.NewTerm(ast.NewObject(found...)))
+}
+
+// Scanning text for a table's keywords looks each word of the text up once,
+// by its first word, in an index of the table built the first time the table
+// is seen. Tables are policies' constants (a rule's value, or their data), so
+// the same table comes back on every evaluation: finding it again costs its
+// hash, which OPA keeps, and a pointer comparison.
+
+// matcher indexes a keyword table.
+type matcher struct {
+	table   ast.Object
+	entries []matcherEntry // in the table's key order
+	// first maps a keyword's first word to the entries that start with it.
+	first map[string][]int
+}
+
+type matcherEntry struct {
+	key, value *ast.Term
+	words      []string // the keyword's words, lower-cased; none when it has none
+}
+
+func newMatcher(table ast.Object) *matcher {
+	m := &matcher{table: table, first: map[string][]int{}}
 	table.Foreach(func(k, v *ast.Term) {
 		s, ok := k.Value.(ast.String)
 		if !ok {
 			return
 		}
-		key = appendWords(key[:0], string(s))
-		if len(key) > 1 && bytes.Contains(text, key) {
-			found = append(found, [2]*ast.Term{k, v})
+		words := strings.Fields(string(appendWords(nil, string(s))))
+		if len(words) == 0 {
+			return // no words: it can never occur
 		}
+		m.first[words[0]] = append(m.first[words[0]], len(m.entries))
+		m.entries = append(m.entries, matcherEntry{key: k, value: v, words: words})
 	})
-	return iter(ast.NewTerm(ast.NewObject(found...)))
+	return m
 }
 
-// normalizedText renders every string in v as its lower-case words, each
-// with a space on both sides, strings apart by "|", so that a phrase matches
-// only within one string.
-func normalizedText(v ast.Value) []byte {
-	b := make([]byte, 0, 512)
-	var walk func(ast.Value)
-	walk = func(v ast.Value) {
-		switch x := v.(type) {
-		case ast.String:
-			b = appendWords(b, string(x))
-			b = append(b, '|')
-		case *ast.Array:
-			x.Foreach(func(t *ast.Term) { walk(t.Value) })
-		case ast.Object:
-			x.Foreach(func(_, t *ast.Term) { walk(t.Value) })
-		case ast.Set:
-			x.Foreach(func(t *ast.Term) { walk(t.Value) })
+// matchers caches the index of each table seen, by the table's hash. It is
+// bounded: when full, it starts over, which only costs rebuilding indexes.
+var matchers struct {
+	sync.RWMutex
+	byHash map[int][]*matcher
+	n      int
+}
+
+const maxMatchers = 256
+
+func matcherFor(table ast.Object) *matcher {
+	h := table.Hash()
+	matchers.RLock()
+	list := matchers.byHash[h]
+	matchers.RUnlock()
+	for _, m := range list {
+		if m.table == table {
+			return m
 		}
 	}
-	walk(v)
-	return b
+	for _, m := range list {
+		if m.table.Compare(table) == 0 {
+			return m
+		}
+	}
+	m := newMatcher(table)
+	matchers.Lock()
+	if matchers.byHash == nil || matchers.n >= maxMatchers {
+		matchers.byHash, matchers.n = map[int][]*matcher{}, 0
+	}
+	matchers.byHash[h] = append(matchers.byHash[h], m)
+	matchers.n++
+	matchers.Unlock()
+	return m
+}
+
+// scan is one call's working memory, pooled.
+type scan struct {
+	buf    []byte // the current string's words, lower-cased, each followed by a space
+	starts []int  // where each word starts in buf
+	hit    []bool // hit[i]: entries[i] occurs
+	nfound int
+}
+
+var scanPool = sync.Pool{New: func() any { return &scan{buf: make([]byte, 0, 512), starts: make([]int, 0, 64)} }}
+
+func (sc *scan) reset(n int) {
+	sc.hit = slices.Grow(sc.hit[:0], n)[:n]
+	clear(sc.hit)
+	sc.nfound = 0
+}
+
+// walk scans every string in v (values of objects, elements of arrays and
+// sets, at any depth) on its own, so that a phrase matches only within one
+// string.
+func (sc *scan) walk(m *matcher, v ast.Value) {
+	switch x := v.(type) {
+	case ast.String:
+		sc.scanString(m, string(x))
+	case *ast.Array:
+		x.Foreach(func(t *ast.Term) { sc.walk(m, t.Value) })
+	case ast.Object:
+		x.Foreach(func(_, t *ast.Term) { sc.walk(m, t.Value) })
+	case ast.Set:
+		x.Foreach(func(t *ast.Term) { sc.walk(m, t.Value) })
+	}
+}
+
+func (sc *scan) scanString(m *matcher, s string) {
+	if sc.nfound == len(m.entries) {
+		return
+	}
+	sc.buf = appendWords(sc.buf[:0], s)
+	sc.starts = sc.starts[:0]
+	// appendWords wrote " w1 w2 ... wn ": a word starts after each space
+	// but the last.
+	for i := 0; i < len(sc.buf)-1; i++ {
+		if sc.buf[i] == ' ' {
+			sc.starts = append(sc.starts, i+1)
+		}
+	}
+	for wi, start := range sc.starts {
+		end := start + bytes.IndexByte(sc.buf[start:], ' ')
+		for _, ei := range m.first[string(sc.buf[start:end])] { // no allocation
+			if sc.hit[ei] {
+				continue
+			}
+			if sc.phraseAt(m.entries[ei].words, wi) {
+				sc.hit[ei] = true
+				sc.nfound++
+			}
+		}
+	}
+}
+
+// phraseAt says whether words occur in the current string from its word wi.
+func (sc *scan) phraseAt(words []string, wi int) bool {
+	if wi+len(words) > len(sc.starts) {
+		return false
+	}
+	for j := 1; j < len(words); j++ {
+		start := sc.starts[wi+j]
+		end := start + bytes.IndexByte(sc.buf[start:], ' ')
+		if string(sc.buf[start:end]) != words[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // appendWords appends s's words (runs of letters and digits), lower-cased,

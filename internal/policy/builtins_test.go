@@ -1,0 +1,106 @@
+package policy
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// keywordsReference is klaxon.keywords done the obvious way: every string
+// rendered as " w1 w2 ... wn ", each keyword rendered so and searched for.
+func keywordsReference(table ast.Object, text ast.Value) ast.Object {
+	var b []byte
+	var walk func(ast.Value)
+	walk = func(v ast.Value) {
+		switch x := v.(type) {
+		case ast.String:
+			b = appendWords(b, string(x))
+			b = append(b, '|')
+		case *ast.Array:
+			x.Foreach(func(t *ast.Term) { walk(t.Value) })
+		case ast.Object:
+			x.Foreach(func(_, t *ast.Term) { walk(t.Value) })
+		case ast.Set:
+			x.Foreach(func(t *ast.Term) { walk(t.Value) })
+		}
+	}
+	walk(text)
+	out := ast.NewObject()
+	table.Foreach(func(k, v *ast.Term) {
+		if s, ok := k.Value.(ast.String); ok {
+			if key := appendWords(nil, string(s)); len(key) > 1 && bytes.Contains(b, key) {
+				out.Insert(k, v)
+			}
+		}
+	})
+	return out
+}
+
+func callKeywords(t testing.TB, table ast.Object, text ast.Value) ast.Value {
+	var got ast.Value
+	err := builtinKeywords(topdown.BuiltinContext{}, []*ast.Term{ast.NewTerm(table), ast.NewTerm(text)}, func(r *ast.Term) error {
+		got = r.Value
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestKeywordsAgainstReference compares the indexed scan with the obvious
+// one on the benchmark fixture's table and inputs.
+func TestKeywordsAgainstReference(t *testing.T) {
+	raw, err := os.ReadFile("testdata/bench/services.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := util.UnmarshalJSON(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	table := ast.MustInterfaceToValue(cfg["keywords"]).(ast.Object)
+	extra := ast.MustParseTerm(`{"data breach": 1, "down": 2, "Élan": 3, "5xx": 4, "!!!": 5, "": 6, "a b c": 7, "b": 8}`).Value.(ast.Object)
+	texts := []ast.Value{
+		ast.String("Possible DATA-BREACH; API down!"), ast.String("download shutdown"), ast.String("a b a b c"),
+		ast.MustParseTerm(`["data", "breach"]`).Value, ast.MustParseTerm(`{"a": "élan vital", "b": ["5XX errors"], "c": {"a b", "c"}}`).Value,
+		ast.Number("42"), ast.String(""), ast.String("!!!"),
+	}
+	for _, in := range benchInputs(t, "acme")[:300] {
+		_, obj, err := encodeInput(&in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := obj.Find(ast.MustParseRef("x.incident.spec")[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, spec)
+	}
+	for _, tab := range []ast.Object{table, extra} {
+		for _, text := range texts {
+			got, want := callKeywords(t, tab, text), keywordsReference(tab, text)
+			if got.Compare(want) != 0 {
+				t.Errorf("klaxon.keywords(%.40v, %.80v) = %v, want %v", tab, text, got, want)
+			}
+		}
+	}
+}
+
+// FuzzKeywords compares the indexed scan with the obvious one on any text.
+func FuzzKeywords(f *testing.F) {
+	table := ast.MustParseTerm(`{"data breach": 1, "down": 2, "Élan": 3, "5xx": 4, "a a": 5, "a b a": 6, "ünï cödé": 7}`).Value.(ast.Object)
+	for _, s := range []string{"Data-Breach!", "down town", "a a a b a", "ÉLAN", "ÜNÏ, CÖDÉ"} {
+		f.Add(s, "second string")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		text := ast.NewArray(ast.StringTerm(a), ast.StringTerm(b))
+		if got, want := callKeywords(t, table, text), keywordsReference(table, text); got.Compare(want) != 0 {
+			t.Errorf("%q %q: %v, want %v", a, b, got, want)
+		}
+	})
+}

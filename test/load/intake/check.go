@@ -22,6 +22,8 @@ type incidentCheck struct {
 	fingerprints int // distinct fingerprints in status (each group's few fit the bound)
 	distinct     int // distinct alerts the stream sent
 	countWait    time.Duration
+	decisions    int // IncidentDecisions of the ingest's incidents
+	orphans      int // of them, the ones status does not refer to: a decision taken again
 }
 
 // checkIncidents waits (up to a minute) until the coalesced counts are written, so
@@ -58,6 +60,34 @@ func (h *harness) checkIncidents(ctx context.Context, s *stream) (*incidentCheck
 		byGroup[inc.Labels[klaxonv1.LabelAlertGroup]]++
 	}
 	c.groups = len(byGroup)
+
+	// Decisions: one per decision point and episode is what status refers to; more
+	// are a reconcile that took them again after its status write lost a race.
+	referenced := map[string]bool{}
+	for _, inc := range list.Items {
+		for _, d := range inc.Status.Decisions {
+			referenced[inc.Name+"/"+d.ID] = true
+		}
+	}
+	var decisions klaxonv1.IncidentDecisionList
+	if err := h.client.List(ctx, &decisions, client.InNamespace(tenantNS)); err != nil {
+		return nil, fmt.Errorf("listing decisions: %w", err)
+	}
+	ingest := map[string]bool{}
+	for _, inc := range list.Items {
+		if isIngest(inc.Spec.Title) {
+			ingest[inc.Name] = true
+		}
+	}
+	for _, d := range decisions.Items {
+		if !ingest[d.Spec.Incident] {
+			continue
+		}
+		c.decisions++
+		if !referenced[d.Spec.Incident+"/"+d.Spec.ID] {
+			c.orphans++
+		}
+	}
 	for _, n := range byGroup {
 		c.duplicates += n - 1
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -168,4 +169,13 @@ func (h *harness) backendCPU() time.Duration {
 		}
 	}
 	return total
+}
+
+// apiserverMetrics scrapes kube-apiserver's /metrics; an empty set when it cannot.
+func (h *harness) apiserverMetrics() measure.Metrics {
+	m, err := measure.ScrapeAPIServer(h.cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "intake: scraping kube-apiserver's metrics:", err)
+	}
+	return m
 }

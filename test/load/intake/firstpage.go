@@ -18,7 +18,8 @@ type firstPageResult struct {
 	request  measure.Durations // the request alone
 	missing  int
 	failures int
-	metrics  measure.Metrics // Klaxon's controller's, over the phase
+	metrics  measure.Metrics         // Klaxon's controller's, over the phase
+	writes   []measure.ResourceCount // kube-apiserver's, over Klaxon's run
 }
 
 // firstPage sends new alerts, each its own group and its own request, open-loop at

@@ -28,6 +28,7 @@ type ingestResult struct {
 	machine                     time.Duration // every core's, everyone's
 	notified                    int           // groups the peer paged or notified at the sink
 	groups                      int
+	writes                      []measure.ResourceCount // kube-apiserver's, over Klaxon's run
 }
 
 func (r *ingestResult) rate() float64 {

@@ -24,6 +24,8 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // Alert name prefixes: the ingest stream's, and the first-page phase's per peer.
@@ -88,10 +90,12 @@ func run(args []string) int {
 	idle, cancelIdle := context.WithTimeout(ctx, time.Minute)
 	_ = c.waitIdle(idle, time.Second)
 	cancelIdle()
+	a0 := h.apiserverMetrics()
 	k, err := h.ingest(ctx, h.klaxonTarget(c), s)
 	if err != nil {
 		return fail("ingest through Klaxon", err)
 	}
+	k.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	chk, err := h.checkIncidents(ctx, s)
 	if err != nil {
 		return fail("checking the incidents", err)
@@ -114,12 +118,12 @@ func run(args []string) int {
 	idle, cancelIdle = context.WithTimeout(ctx, 2*time.Minute)
 	_ = c.waitIdle(idle, 2*time.Second)
 	cancelIdle()
-	m0 := c.scrape()
+	m0, a0 := c.scrape(), h.apiserverMetrics()
 	kf, err := h.firstPage(ctx, h.klaxonTarget(c), "page-klaxon-")
 	if err != nil {
 		return fail("first page through Klaxon", err)
 	}
-	kf.metrics = c.scrape().Minus(m0)
+	kf.metrics, kf.writes = c.scrape().Minus(m0), measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	var af *firstPageResult
 	if am != nil {
 		if af, err = h.firstPage(ctx, am.target(4), "page-alertmanager-"); err != nil {

@@ -99,6 +99,9 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	}
 	fmt.Fprintf(w, "  Klaxon: %d incidents for %d groups (%d expected), duplicate incidents %d; status.alerts.count adds up to %d of %d alerts (after %s); %d fingerprints of %d distinct alerts\n",
 		chk.incidents, chk.groups, chk.expected, chk.duplicates, chk.counted, chk.sent, chk.countWait.Round(100*time.Millisecond), chk.fingerprints, chk.distinct)
+	fmt.Fprintf(w, "  kube-apiserver writes during Klaxon's run, per 1,000 alerts: %s\n", measure.PerIncident(k.writes, k.alerts/1000))
+	fmt.Fprintf(w, "  IncidentDecisions of these incidents: %d, of which %d not referred to by status (taken again after a status write lost a race)\n",
+		chk.decisions, chk.orphans)
 	fmt.Fprintf(w, "  target >= %.0f alerts/s: %s; zero duplicate incidents: %s\n", targetRate, verdict(k.rate() >= targetRate && k.failed == 0),
 		verdict(chk.duplicates == 0 && chk.incidents > 0))
 }
@@ -130,6 +133,7 @@ func printFirstPage(w io.Writer, o options, k, a *firstPageResult) {
 			measure.MS(m.HistQuantile(0.99, "controller_runtime_reconcile_time_seconds", inc)),
 			measure.MS(m.HistQuantile(0.99, "workqueue_queue_duration_seconds", `name="incident"`)))
 	}
+	fmt.Fprintf(w, "  kube-apiserver writes during Klaxon's run, per alert (warm-up included): %s\n", measure.PerIncident(k.writes, len(k.latency)+k.missing+k.failures))
 	p50, p99 := k.latency.Quantile(0.5), k.latency.Quantile(0.99)
 	fmt.Fprintf(w, "  target p50 <= %s: %s; p99 <= %s: %s\n", measure.MS(targetFirstP50), verdict(p50 <= targetFirstP50 && len(k.latency) > 0),
 		measure.MS(targetFirstP99), verdict(p99 <= targetFirstP99 && len(k.latency) > 0))

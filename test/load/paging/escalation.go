@@ -41,7 +41,7 @@ type escalationResult struct {
 	hwm      int64 // VmHWM at the end: the peak over the child's life
 	cpu      cpuUse
 	metrics  measure.Metrics
-	writes   []resourceCount // kube-apiserver's writes over the phase, everyone's
+	writes   []measure.ResourceCount // kube-apiserver's writes over the phase, everyone's
 	wall     time.Duration
 	profiles []string
 	timeline []timedUse // CPU each second of the measured window
@@ -176,7 +176,7 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	}
 	s1 := h.snap(c)
 	r.metrics = c.scrape().Minus(m0)
-	r.writes = writesByResource(h.apiserverMetrics().Minus(a0))
+	r.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	r.cpu = s1.since(s0)
 	r.sink = h.sink.counters().minus(sink0)
 	r.moved = dl.moved()

@@ -24,8 +24,8 @@ type firstPageResult struct {
 	missing    int
 	sink       sinkCounters // over the measured phase: repeats, duplicates, unparsable bodies
 	cpu        cpuUse
-	metrics    measure.Metrics // the controller's, over the measured phase
-	writes     []resourceCount // kube-apiserver's writes over the measured phase, everyone's
+	metrics    measure.Metrics         // the controller's, over the measured phase
+	writes     []measure.ResourceCount // kube-apiserver's writes over the measured phase, everyone's
 	rssMax     int64
 	hwm        int64
 	profiles   []string
@@ -114,7 +114,7 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 	waitUntil(ctx, 30*time.Second, func() bool { return h.sink.count(namespaces, 1) >= warm+want })
 	s1 := h.snap(c)
 	r.metrics = c.scrape().Minus(m0)
-	r.writes = writesByResource(h.apiserverMetrics().Minus(a0))
+	r.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	r.cpu = s1.since(s0)
 	for _, p := range profiles {
 		<-p

@@ -51,7 +51,7 @@ func printFirstPage(w io.Writer, r *firstPageResult) {
 	fmt.Fprintf(w, "  lost %d, duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, other events %d, unparsable %d\n",
 		r.missing, r.sink.duplicates, r.sink.repeats, r.sink.collided, r.sink.others, r.sink.bad)
 	printControllerMetrics(w, r.metrics, r.created-r.createErrs)
-	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
+	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", measure.PerIncident(r.writes, r.created-r.createErrs))
 	printCPU(w, r.cpu)
 	fmt.Fprintf(w, "  controller memory: VmRSS max %s, VmHWM %s\n", measure.MiB(r.rssMax), measure.MiB(r.hwm))
 	for _, p := range r.profiles {
@@ -104,7 +104,7 @@ func printEscalation(w io.Writer, r *escalationResult) {
 	fmt.Fprintf(w, "  duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, unexpected pages %d, deadlines moved %d, other events %d, unparsable %d\n",
 		r.sink.duplicates, r.sink.repeats, r.sink.collided, r.unexpected, r.moved, r.sink.others, r.sink.bad)
 	printControllerMetrics(w, r.metrics, r.created-r.createErrs)
-	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", perIncident(r.writes, r.created-r.createErrs))
+	fmt.Fprintf(w, "  kube-apiserver writes per incident (the harness's create included): %s\n", measure.PerIncident(r.writes, r.created-r.createErrs))
 	printCPU(w, r.cpu)
 	if n := len(r.timeline); n > 0 {
 		fmt.Fprintf(w, "  in the measured window, the rest of the machine used more than one core in %d of %d seconds (per second: escalation-cpu.csv; pages: escalation-pages.csv)\n",

@@ -28,8 +28,8 @@ type incidentCheck struct {
 
 // checkIncidents waits (up to a minute) until the coalesced counts are written, so
 // that status.alerts.count adds up to the alerts sent, then checks the incidents.
-func (h *harness) checkIncidents(ctx context.Context, s *stream) (*incidentCheck, error) {
-	c := &incidentCheck{expected: len(s.groups), sent: s.sent, distinct: len(s.alerts)}
+func (h *harness) checkIncidents(ctx context.Context, s *stream, sent int) (*incidentCheck, error) {
+	c := &incidentCheck{expected: len(s.groups), sent: sent, distinct: len(s.alerts)}
 	start := time.Now()
 	var list klaxonv1.IncidentList
 	for {
@@ -45,7 +45,7 @@ func (h *harness) checkIncidents(ctx context.Context, s *stream) (*incidentCheck
 				c.fingerprints += len(inc.Status.Alerts.Fingerprints)
 			}
 		}
-		if c.counted >= int64(s.sent) || time.Since(start) > time.Minute {
+		if c.counted >= int64(sent) || time.Since(start) > time.Minute {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -96,7 +96,17 @@ func run(args []string) int {
 		return fail("ingest through Klaxon", err)
 	}
 	k.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
-	chk, err := h.checkIncidents(ctx, s)
+	var rep *stream
+	var kr, ar *ingestResult
+	sent := s.sent
+	if o.repeats > 0 {
+		rep = repeats(s, o.repeats, o.batch)
+		sent += rep.sent
+		if kr, err = h.ingest(ctx, h.klaxonTarget(c), rep); err != nil {
+			return fail("repeats through Klaxon", err)
+		}
+	}
+	chk, err := h.checkIncidents(ctx, s, sent)
 	if err != nil {
 		return fail("checking the incidents", err)
 	}
@@ -105,8 +115,16 @@ func run(args []string) int {
 		if a, err = h.ingest(ctx, am.target(o.senders), s); err != nil {
 			return fail("ingest through Alertmanager", err)
 		}
+		if rep != nil {
+			if ar, err = h.ingest(ctx, am.target(o.senders), rep); err != nil {
+				return fail("repeats through Alertmanager", err)
+			}
+		}
 	}
 	printIngest(os.Stdout, o, k, a, chk)
+	if kr != nil {
+		printRepeats(os.Stdout, kr, ar)
+	}
 	if am != nil {
 		if n, g, err := am.counts(ctx); err == nil {
 			fmt.Printf("  Alertmanager holds %d alerts in %d groups\n", n, g)
@@ -135,6 +153,9 @@ func run(args []string) int {
 	broken := chk.broken()
 	if k.failed > 0 {
 		broken = append(broken, fmt.Sprintf("intake: %d batches refused for good", k.failed))
+	}
+	if kr != nil && kr.failed > 0 {
+		broken = append(broken, fmt.Sprintf("intake: %d batches of repeats refused for good", kr.failed))
 	}
 	if k.notified < k.groups {
 		broken = append(broken, fmt.Sprintf("intake: %d of %d new groups never paged", k.groups-k.notified, k.groups))

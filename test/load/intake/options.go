@@ -20,6 +20,7 @@ type options struct {
 	batch      int
 	duplicates float64 // fraction of alerts that repeat one already sent
 	groups     int     // distinct alert groups among the new alerts: the incidents expected
+	repeats    int     // alerts sent after the stream, all repeats
 	senders    int     // requests in flight at once
 
 	// The first-page phase: new alerts, each its own group, at a steady rate.
@@ -39,6 +40,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.batch, "batch", 50, "ingest: alerts per request")
 	fs.Float64Var(&o.duplicates, "duplicates", 0.95, "ingest: fraction of alerts that repeat an alert already sent")
 	fs.IntVar(&o.groups, "groups", 500, "ingest: alert groups the new alerts fall into, each one incident (new alerts beyond the first of a group are new instances in it)")
+	fs.IntVar(&o.repeats, "repeat-alerts", 100000, "ingest: alerts sent after the stream, every one a repeat: memory and throughput once nothing new arrives; 0 to skip")
 	fs.IntVar(&o.senders, "senders", 32, "ingest: requests in flight at once")
 	fs.Float64Var(&o.rate, "rate", 10, "first page: new alerts per second, each a new group")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "first page: how long new alerts are sent for")

@@ -97,7 +97,7 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	for _, e := range append(k.errors, a.errors...) {
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
-	fmt.Fprintf(w, "  Klaxon: %d incidents for %d groups (%d expected), duplicate incidents %d; status.alerts.count adds up to %d of %d alerts (after %s); %d fingerprints of %d distinct alerts\n",
+	fmt.Fprintf(w, "  Klaxon (after the repeats below too): %d incidents for %d groups (%d expected), duplicate incidents %d; status.alerts.count adds up to %d of %d alerts accepted (after %s); %d fingerprints of %d distinct alerts\n",
 		chk.incidents, chk.groups, chk.expected, chk.duplicates, chk.counted, chk.sent, chk.countWait.Round(100*time.Millisecond), chk.fingerprints, chk.distinct)
 	fmt.Fprintf(w, "  kube-apiserver writes during Klaxon's run, per 1,000 alerts: %s\n", measure.PerIncident(k.writes, k.alerts/1000))
 	fmt.Fprintf(w, "  IncidentDecisions of these incidents: %d, of which %d not referred to by status (taken again after a status write lost a race)\n",
@@ -137,4 +137,37 @@ func printFirstPage(w io.Writer, o options, k, a *firstPageResult) {
 	p50, p99 := k.latency.Quantile(0.5), k.latency.Quantile(0.99)
 	fmt.Fprintf(w, "  target p50 <= %s: %s; p99 <= %s: %s\n", measure.MS(targetFirstP50), verdict(p50 <= targetFirstP50 && len(k.latency) > 0),
 		measure.MS(targetFirstP99), verdict(p99 <= targetFirstP99 && len(k.latency) > 0))
+}
+
+// printRepeats reports the repeats sent after the stream, every group already open.
+func printRepeats(w io.Writer, k, a *ingestResult) {
+	fmt.Fprintf(w, "\n   then %d more alerts, every one a repeat (nothing new to persist; counts coalesced):\n", k.alerts)
+	if a == nil {
+		a = &ingestResult{}
+	}
+	t := newSideBySide(w)
+	t.row("alerts/s", fmt.Sprintf("%.0f", k.rate()), fmt.Sprintf("%.0f", a.rate()), ratio(k.rate(), a.rate()))
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"request p50", 0.5}, {"request p99", 0.99}} {
+		kv, av := k.latency.Quantile(q.q), a.latency.Quantile(q.q)
+		t.row(q.name, measure.MS(kv), measure.MS(av), ratio(msf(kv), msf(av)))
+	}
+	t.row("retried / refused for good", fmt.Sprintf("%d/%d", k.retries, k.failed), fmt.Sprintf("%d/%d", a.retries, a.failed), "")
+	cpu := func(d, wall time.Duration) string {
+		if wall <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f%% of a core", 100*float64(d)/float64(wall))
+	}
+	t.row("CPU, receiving process", cpu(k.cpu, k.wall), cpu(a.cpu, a.wall), ratio(float64(k.cpu), float64(a.cpu)))
+	t.row("CPU, kube-apiserver + etcd", cpu(k.backend, k.wall), cpu(a.backend, a.wall), "")
+	t.row("VmRSS before", measure.MiB(k.rssBefore), measure.MiB(a.rssBefore), ratio(float64(k.rssBefore), float64(a.rssBefore)))
+	t.row("VmRSS after", measure.MiB(k.rssAfter), measure.MiB(a.rssAfter), ratio(float64(k.rssAfter), float64(a.rssAfter)))
+	t.row("VmRSS max", measure.MiB(k.rssMax), measure.MiB(a.rssMax), ratio(float64(k.rssMax), float64(a.rssMax)))
+	t.flush()
+	if k.rate() >= targetRate {
+		fmt.Fprintf(w, "  repeats alone: Klaxon above %.0f alerts/s\n", targetRate)
+	}
 }

@@ -68,6 +68,22 @@ func newStream(prefix string, n, batch int, dup float64, groups int, startsAt ti
 	return s
 }
 
+// repeats is a stream of n alerts in batches of size batch, every one a repeat of
+// one of base's alerts: once every group is open, what memory and throughput look
+// like when nothing new arrives.
+func repeats(base *stream, n, batch int) *stream {
+	s := &stream{alerts: base.alerts, sent: n}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < n; i += batch {
+		var cur []int
+		for range min(batch, n-i) {
+			cur = append(cur, rng.IntN(len(base.alerts)))
+		}
+		s.batches = append(s.batches, cur)
+	}
+	return s
+}
+
 // single is a stream of one-alert batches, each opening its own group: the first-page
 // phase's new alerts.
 func single(prefix string, n int, startsAt time.Time) *stream {

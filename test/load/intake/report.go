@@ -164,7 +164,9 @@ func printRepeats(w io.Writer, k, a *ingestResult) {
 	t.row("CPU, receiving process", cpu(k.cpu, k.wall), cpu(a.cpu, a.wall), ratio(float64(k.cpu), float64(a.cpu)))
 	t.row("CPU, kube-apiserver + etcd", cpu(k.backend, k.wall), cpu(a.backend, a.wall), "")
 	t.row("VmRSS before", measure.MiB(k.rssBefore), measure.MiB(a.rssBefore), ratio(float64(k.rssBefore), float64(a.rssBefore)))
-	t.row("VmRSS after", measure.MiB(k.rssAfter), measure.MiB(a.rssAfter), ratio(float64(k.rssAfter), float64(a.rssAfter)))
+	for q, label := range []string{"25%", "50%", "75%", "100%"} {
+		t.row("VmRSS at "+label+" of the repeats", measure.MiB(k.rssAt[q]), measure.MiB(a.rssAt[q]), ratio(float64(k.rssAt[q]), float64(a.rssAt[q])))
+	}
 	t.row("VmRSS max", measure.MiB(k.rssMax), measure.MiB(a.rssMax), ratio(float64(k.rssMax), float64(a.rssMax)))
 	t.flush()
 	if k.rate() >= targetRate {

@@ -13,42 +13,48 @@ package klaxon.triage
 import input.incident.spec
 import input.incident.spec.source.labels
 
-# Keywords with the severity rank they suggest and the category they point to.
+# Keywords: the severity rank each suggests, the category it points to, and
+# that category's order (data-breach, security, availability, performance).
+# raises marks security and data-breach keywords, which raise the severity
+# over the alert's own labels: a monitor cannot know that what it saw is a
+# breach.
 keywords := {
-	"data breach": {"rank": 1, "category": "data-breach"},
-	"data leak": {"rank": 1, "category": "data-breach"},
-	"exfiltration": {"rank": 1, "category": "data-breach"},
-	"exfiltrated": {"rank": 1, "category": "data-breach"},
-	"personal data": {"rank": 2, "category": "data-breach"},
-	"pii": {"rank": 2, "category": "data-breach"},
-	"gdpr": {"rank": 2, "category": "data-breach"},
-	"ransomware": {"rank": 1, "category": "security"},
-	"compromised": {"rank": 1, "category": "security"},
-	"intrusion": {"rank": 1, "category": "security"},
-	"malware": {"rank": 2, "category": "security"},
-	"unauthorized access": {"rank": 2, "category": "security"},
-	"phishing": {"rank": 2, "category": "security"},
-	"brute force": {"rank": 2, "category": "security"},
-	"ddos": {"rank": 2, "category": "security"},
-	"vulnerability": {"rank": 3, "category": "security"},
-	"cve": {"rank": 3, "category": "security"},
-	"outage": {"rank": 1, "category": "availability"},
-	"down": {"rank": 2, "category": "availability"},
-	"unavailable": {"rank": 2, "category": "availability"},
-	"unreachable": {"rank": 2, "category": "availability"},
-	"degraded": {"rank": 3, "category": "availability"},
-	"crashloopbackoff": {"rank": 3, "category": "availability"},
-	"5xx": {"rank": 3, "category": "availability"},
-	"latency": {"rank": 3, "category": "performance"},
-	"slow": {"rank": 3, "category": "performance"},
-	"timeout": {"rank": 3, "category": "performance"},
-	"timeouts": {"rank": 3, "category": "performance"},
-	"saturation": {"rank": 4, "category": "performance"},
+	"data breach": {"rank": 1, "category": "data-breach", "order": 1, "raises": true},
+	"data leak": {"rank": 1, "category": "data-breach", "order": 1, "raises": true},
+	"exfiltration": {"rank": 1, "category": "data-breach", "order": 1, "raises": true},
+	"exfiltrated": {"rank": 1, "category": "data-breach", "order": 1, "raises": true},
+	"personal data": {"rank": 2, "category": "data-breach", "order": 1, "raises": true},
+	"pii": {"rank": 2, "category": "data-breach", "order": 1, "raises": true},
+	"gdpr": {"rank": 2, "category": "data-breach", "order": 1, "raises": true},
+	"ransomware": {"rank": 1, "category": "security", "order": 2, "raises": true},
+	"compromised": {"rank": 1, "category": "security", "order": 2, "raises": true},
+	"intrusion": {"rank": 1, "category": "security", "order": 2, "raises": true},
+	"malware": {"rank": 2, "category": "security", "order": 2, "raises": true},
+	"unauthorized access": {"rank": 2, "category": "security", "order": 2, "raises": true},
+	"phishing": {"rank": 2, "category": "security", "order": 2, "raises": true},
+	"brute force": {"rank": 2, "category": "security", "order": 2, "raises": true},
+	"ddos": {"rank": 2, "category": "security", "order": 2, "raises": true},
+	"vulnerability": {"rank": 3, "category": "security", "order": 2, "raises": true},
+	"cve": {"rank": 3, "category": "security", "order": 2, "raises": true},
+	"outage": {"rank": 1, "category": "availability", "order": 3, "raises": false},
+	"down": {"rank": 2, "category": "availability", "order": 3, "raises": false},
+	"unavailable": {"rank": 2, "category": "availability", "order": 3, "raises": false},
+	"unreachable": {"rank": 2, "category": "availability", "order": 3, "raises": false},
+	"degraded": {"rank": 3, "category": "availability", "order": 3, "raises": false},
+	"crashloopbackoff": {"rank": 3, "category": "availability", "order": 3, "raises": false},
+	"5xx": {"rank": 3, "category": "availability", "order": 3, "raises": false},
+	"latency": {"rank": 3, "category": "performance", "order": 4, "raises": false},
+	"slow": {"rank": 3, "category": "performance", "order": 4, "raises": false},
+	"timeout": {"rank": 3, "category": "performance", "order": 4, "raises": false},
+	"timeouts": {"rank": 3, "category": "performance", "order": 4, "raises": false},
+	"saturation": {"rank": 4, "category": "performance", "order": 4, "raises": false},
 }
 
 # The keywords in the title and description, as whole words in any case
 # ("Data-Breach!" matches "data breach", "download" does not match "down").
-found := klaxon.keywords(keywords, [object.get(spec, "title", ""), object.get(spec, "description", "")])
+# object.filter hands both strings over in one call; a missing description
+# is simply not there.
+found := klaxon.keywords(keywords, object.filter(spec, {"title", "description"}))
 
 # Ranks the alert states outright: its severity and priority labels (values
 # monitoring tools use, by rank) and the severity intake suggests.
@@ -67,33 +73,30 @@ stated contains label_rank[lower(labels.priority)]
 stated contains {"SEV1": 1, "SEV2": 2, "SEV3": 3, "SEV4": 4, "SEV5": 5}[spec.source.suggestedSeverity]
 
 # Ranks suggested by keywords: all of them when the alert states nothing;
-# otherwise only security and data-breach keywords, which raise the severity
-# over the alert's own labels: a monitor cannot know that what it saw is a
-# breach.
+# otherwise only the ones that raise.
 suggested contains k.rank if {
-	count(stated) == 0
+	stated == set()
 	some k in found
 }
 
 suggested contains k.rank if {
 	some k in found
-	k.category in {"security", "data-breach"}
+	k.raises
 }
 
-# The most severe signal wins; SEV3 when nothing says anything.
-severity := ["", "SEV1", "SEV2", "SEV3", "SEV4", "SEV5"][min(stated | suggested)] if {
-	count(found) + count(stated) > 0
+# The most severe signal wins; SEV3 when nothing says anything (min of
+# nothing is undefined).
+severity := s if {
+	s := ["", "SEV1", "SEV2", "SEV3", "SEV4", "SEV5"][min(stated | suggested)]
 } else := "SEV3"
 
-# A valid `category` label wins; otherwise the matched keyword category first
-# in the order data-breach, security, availability, performance.
+# A valid `category` label wins; otherwise the matched keywords' category
+# that comes first in the order data-breach, security, availability,
+# performance.
 category := c if {
 	c := labels.category
 	regex.match(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, c)
-} else := ["", "data-breach", "security", "availability", "performance"][min(ranks)] if {
-	ranks := {{"data-breach": 1, "security": 2, "availability": 3, "performance": 4}[k.category] | some k in found}
-	count(ranks) > 0
-}
+} else := ["", "data-breach", "security", "availability", "performance"][min({k.order | some k in found})]
 
 # The service label names the service; app and app_kubernetes_io_name are
 # what Kubernetes workloads usually carry instead.

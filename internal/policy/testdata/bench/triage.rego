@@ -6,13 +6,19 @@
 # names, and many per-alert rules.
 #
 # It is written the way policies/README.md ("Writing fast policies")
-# recommends, since every rule evaluation costs microseconds:
+# recommends, since every rule evaluation and builtin call costs microseconds:
 #   - input is read through imports, never copied into rules first;
-#   - keywords are found by one klaxon.keywords call, not by a rule per keyword;
+#   - keywords are found by one klaxon.keywords call, not by a rule per keyword,
+#     and what the rules need to know of a keyword (its rank, its category,
+#     whether it raises the severity) is in the table's entry;
 #   - the service map, aliases, host patterns and tables are looked up by key,
 #     never iterated;
-#   - per-alert rules compare an input field with a constant, which OPA
-#     indexes: of the 60 or so, only those for the incident's alert run.
+#   - per-alert rules compare an input field with a constant, or test its
+#     prefix or suffix (startswith, endswith), which OPA indexes: of the 70 or
+#     so, only those for the incident's alert run;
+#   - a value several rules need (the service, its entry, the rank) is a
+#     complete rule, computed once;
+#   - min of nothing is undefined, so "no signal" needs no count.
 package klaxon.triage
 
 import data.klaxon.config
@@ -48,8 +54,8 @@ service := labels.service if {
 
 svc := config.services[service]
 
-team := svc.team if {
-	true
+team := t if {
+	t := svc.team
 } else := labels.team
 
 # --- severity -------------------------------------------------------------------------
@@ -109,31 +115,34 @@ stated contains 5 if labels.alertname == "Watchdog"
 
 stated contains 5 if labels.alertname == "InfoInhibitor"
 
-# Families of alerts, by glob.
-stated contains 2 if glob.match("*Down", [], labels.alertname)
+# Families of alerts. A suffix or prefix test is indexed like an equality;
+# a glob with a wildcard inside a segment is not, and runs every time.
+stated contains 2 if endswith(labels.alertname, "Down")
 
 stated contains 3 if glob.match("*Latency*", [], labels.alertname)
 
-stated contains 4 if glob.match("*Warning", [], labels.alertname)
+stated contains 4 if endswith(labels.alertname, "Warning")
 
 # Keyword ranks: all of them when the alert states nothing; otherwise only
-# security and data-breach ones, which raise the severity over the alert's.
+# security and data-breach ones (raises), which raise the severity over the
+# alert's.
 keyword_ranks contains k.rank if {
-	count(stated) == 0
+	stated == set()
 	some k in found
 }
 
 keyword_ranks contains k.rank if {
 	some k in found
-	k.category in {"security", "data-breach"}
+	k.raises
 }
+
+# The most severe signal; 3 when nothing says anything.
+base_rank := r if {
+	r := min(stated | keyword_ranks)
+} else := 3
 
 # Tier-1 services are one step more severe, non-production ones one step less.
 final_rank := max([1, min([5, (base_rank - tier_one) + object.get(config.env_adjust, labels.env, 0)])])
-
-base_rank := min(stated | keyword_ranks) if {
-	count(found) + count(stated) > 0
-} else := 3
 
 tier_one := 1 if {
 	svc.tier == 1
@@ -145,11 +154,11 @@ severity := ["", "SEV1", "SEV2", "SEV3", "SEV4", "SEV5"][final_rank]
 
 categories contains k.category if some k in found
 
-categories contains "availability" if glob.match("*Down", [], labels.alertname)
+categories contains "availability" if endswith(labels.alertname, "Down")
 
 categories contains "performance" if glob.match("*Latency*", [], labels.alertname)
 
-categories contains "certificates" if glob.match("Certificate*", [], labels.alertname)
+categories contains "certificates" if startswith(labels.alertname, "Certificate")
 
 categories contains "capacity" if labels.alertname == "DiskSpaceLow"
 
@@ -179,12 +188,11 @@ categories contains "security" if labels.alertname == "SuspiciousLogin"
 
 categories contains "security" if labels.alertname == "ImageVulnerabilityCritical"
 
-# A category label the table knows wins; otherwise the best-ranked category.
+# A category label the table knows wins; otherwise the best-ranked category
+# (the least [rank, category] pair).
 category := labels.category if {
 	config.category_rank[labels.category]
-} else := config.category_by_rank[format_int(min({config.category_rank[c] | some c in categories}), 10)] if {
-	count(categories) > 0
-}
+} else := min({[config.category_rank[c], c] | some c in categories})[1]
 
 # --- escalation policy -----------------------------------------------------------------------
 

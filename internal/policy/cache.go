@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"container/list"
 	"sync"
 
@@ -108,17 +109,17 @@ func sortRefs(refs []ast.Ref) {
 // cacheKey identifies one evaluation: the compiled policy (a new revision is
 // a new unit), the point, the tenant (the engine validates outputs against
 // it, and the built-in and provider policies serve every tenant) and a hash
-// of the values read.
+// of what the policy read (see appendProjection).
 type cacheKey struct {
 	u      *unit
 	pi     int
 	tenant string
-	hash   int
+	hash   uint64
 }
 
 type cacheEntry struct {
 	key    cacheKey
-	values []ast.Value // what the policy read, compared on a hit: a hash is not proof
+	values []byte // what the policy read, compared on a hit: a hash is not proof
 	out    layerOutput
 }
 
@@ -137,24 +138,7 @@ func newEvalCache(max int) *evalCache {
 	return &evalCache{max: max, order: list.New(), entries: make(map[cacheKey]*list.Element, max)}
 }
 
-// projection reads the values a policy depends on from its input.
-func projection(paths []ast.Ref, input ast.Value) ([]ast.Value, int) {
-	values := make([]ast.Value, len(paths))
-	hash := 0
-	for i, p := range paths {
-		v, err := input.Find(p[1:])
-		if err != nil {
-			v = nil // undefined is a value too
-			hash = hash*31 + 7
-			continue
-		}
-		values[i] = v
-		hash = hash*31 + v.Hash()
-	}
-	return values, hash
-}
-
-func (c *evalCache) get(key cacheKey, values []ast.Value) (layerOutput, bool) {
+func (c *evalCache) get(key cacheKey, values []byte) (layerOutput, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[key]
@@ -162,16 +146,14 @@ func (c *evalCache) get(key cacheKey, values []ast.Value) (layerOutput, bool) {
 		return layerOutput{}, false
 	}
 	e := el.Value.(*cacheEntry)
-	for i, v := range e.values {
-		if (v == nil) != (values[i] == nil) || v != nil && v.Compare(values[i]) != 0 {
-			return layerOutput{}, false
-		}
+	if !bytes.Equal(e.values, values) {
+		return layerOutput{}, false
 	}
 	c.order.MoveToFront(el)
 	return e.out, true
 }
 
-func (c *evalCache) put(key cacheKey, values []ast.Value, out layerOutput) {
+func (c *evalCache) put(key cacheKey, values []byte, out layerOutput) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {

@@ -71,7 +71,7 @@ func NewEngine(opts Options) (*Engine, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("compile the built-in policies: %s", joinProblems(problems))
 	}
-	u.key = BuiltinName
+	u.key, u.id = BuiltinName, BuiltinName+"@"+u.revision
 	e := &Engine{system: opts.SystemNamespace, timeout: opts.Timeout, builtin: u, cache: newEvalCache(opts.CacheEntries)}
 	e.state.Store(&policySet{tenants: map[string][]*unit{}})
 	return e, nil

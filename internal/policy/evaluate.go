@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -190,9 +193,9 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
 	}
 	rec.Time = common.Now
-	raw, base, err := encodeInput(in)
+	raw, err := json.Marshal(in)
 	if err != nil {
-		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
+		return nil, rec, fmt.Errorf("%s decision: encode the input: %w", p, err)
 	}
 	rec.Input = raw
 	if err := ctx.Err(); err != nil {
@@ -206,14 +209,15 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 	set := e.state.Load()
 	now := common.Now
 
+	di := &decisionInput{raw: raw}
 	m := newMerged(pi)
 	if e.builtin.queries[pi] != nil {
-		out, err := e.evalUnit(ctx, e.builtin, pi, base, now, cc)
+		out, err := e.evalUnit(ctx, e.builtin, pi, di, m, now, cc)
 		if err != nil {
 			return nil, rec, fmt.Errorf("%s decision: built-in policy: %w", p, err)
 		}
 		m.apply(out, layerBuiltin, BuiltinName)
-		rec.Policies = append(rec.Policies, BuiltinName+"@"+e.builtin.revision)
+		rec.Policies = append(rec.Policies, e.builtin.id)
 	}
 
 	tenantUnits := set.tenants[common.Tenant]
@@ -231,11 +235,7 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 			if u.queries[pi] == nil {
 				continue
 			}
-			input := base
-			if u.readsDecision {
-				input = withDecision(base, m)
-			}
-			out, err := e.evalUnit(ctx, u, pi, input, now, cc)
+			out, err := e.evalUnit(ctx, u, pi, di, m, now, cc)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, rec, fmt.Errorf("%s decision: %w", p, ctx.Err())
@@ -246,7 +246,7 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 				break
 			}
 			m.apply(out, ly.l, u.key)
-			rec.Policies = append(rec.Policies, u.key+"@"+u.revision)
+			rec.Policies = append(rec.Policies, u.id)
 		}
 		if failed {
 			m, rec.Policies = before, rec.Policies[:nPolicies]
@@ -270,20 +270,57 @@ func failureMessage(l layer, u *unit, err error) string {
 	return fmt.Sprintf("%s policy %s (revision %.8s): %v; %s", l, u.key, u.revision, err, consequence)
 }
 
+// decisionInput is a decision's input: its JSON text, and the AST the
+// policies evaluate, built from the text the first time a policy has to be
+// evaluated (a decision answered from the cache builds none).
+type decisionInput struct {
+	raw  []byte
+	base ast.Object
+	buf  []byte // scratch for cache keys
+}
+
+// value is the input policy u evaluates: the base, with input.decision set
+// from m when u reads it.
+func (di *decisionInput) value(u *unit, m *merged) (ast.Value, error) {
+	if di.base == nil {
+		v, err := valueFromJSON(di.raw)
+		if err != nil {
+			return nil, fmt.Errorf("convert the input: %w", err)
+		}
+		obj, ok := v.(ast.Object)
+		if !ok {
+			return nil, errors.New("the input is not a JSON object")
+		}
+		di.base = obj
+	}
+	if u.readsDecision {
+		return withDecision(di.base, m), nil
+	}
+	return di.base, nil
+}
+
 // evalUnit returns one policy's validated output for a point: from the
 // cache when the policy saw the same values before, else by evaluating.
-func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, input ast.Value, now time.Time, cc *checkContext) (layerOutput, error) {
+func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, di *decisionInput, m *merged, now time.Time, cc *checkContext) (layerOutput, error) {
 	if e.cache == nil || !u.cacheable[pi] {
+		input, err := di.value(u, m)
+		if err != nil {
+			return layerOutput{}, err
+		}
 		return e.evalQuery(ctx, u, pi, input, now, cc)
 	}
-	values, hash := projection(u.inputPaths[pi], input)
-	key := cacheKey{u: u, pi: pi, tenant: cc.tenant, hash: hash}
-	if out, ok := e.cache.get(key, values); ok {
+	di.buf = appendProjection(di.buf[:0], u.inputPaths[pi], di.raw, m)
+	key := cacheKey{u: u, pi: pi, tenant: cc.tenant, hash: maphash.Bytes(projectionSeed, di.buf)}
+	if out, ok := e.cache.get(key, di.buf); ok {
 		return out, nil
+	}
+	input, err := di.value(u, m)
+	if err != nil {
+		return layerOutput{}, err
 	}
 	out, err := e.evalQuery(ctx, u, pi, input, now, cc)
 	if err == nil {
-		e.cache.put(key, values, out)
+		e.cache.put(key, bytes.Clone(di.buf), out)
 	}
 	return out, err
 }

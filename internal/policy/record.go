@@ -1,9 +1,12 @@
 package policy
 
 import (
+	crand "crypto/rand"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -47,8 +50,31 @@ type Record struct {
 // is still unique within the process.
 var idFallback atomic.Uint64
 
+// idSource feeds the random part of decision ids: ChaCha8 generators seeded
+// from crypto/rand, pooled, so that an id costs no system call. Ids need to
+// be unique, not secret; ChaCha8 is a cryptographic generator all the same.
+var idSource = sync.Pool{New: func() any {
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil
+	}
+	return rand.NewChaCha8(seed)
+}}
+
+type idReader struct{}
+
+func (idReader) Read(p []byte) (int, error) {
+	c, _ := idSource.Get().(*rand.ChaCha8)
+	if c == nil {
+		return crand.Read(p)
+	}
+	n, err := c.Read(p)
+	idSource.Put(c)
+	return n, err
+}
+
 func newID() string {
-	id, err := uuid.NewV7()
+	id, err := uuid.NewV7FromReader(idReader{})
 	if err != nil {
 		return fmt.Sprintf("%x-%d", time.Now().UnixNano(), idFallback.Add(1))
 	}

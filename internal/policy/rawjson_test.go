@@ -1,0 +1,53 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// TestRawFind checks that reading a path from the JSON text finds what
+// reading it from the AST finds.
+func TestRawFind(t *testing.T) {
+	docs := []string{
+		`{"a": {"b": [1, {"c": "x\"y"}, true], "d": null, "e": -1.5e3}, "f": "\u00e9", "a2": {}}`,
+		`{"dup": 1, "dup": {"z": 2}}`,
+		`{"k\u0062": 3, "s": "}]", "n": [[], [[]], {"x": [1,2]}]}`,
+	}
+	for _, in := range benchInputs(t, "acme")[:50] {
+		raw, _, err := encodeInput(&in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(raw))
+	}
+	paths := []string{"x.a", "x.a.b", "x.a.b[0]", "x.a.b[1].c", "x.a.b[2]", "x.a.b[3]", "x.a.d", "x.a.e", "x.f", "x.a2",
+		"x.dup", "x.dup.z", "x.kb", "x.s", "x.n[1]", "x.n[2].x[1]", "x.missing", "x.a.b.c", "x.f.g",
+		"x.incident.spec", "x.incident.spec.source.labels", "x.incident.spec.title", "x.now", "x.incident.status.alerts.count", "x.alerts[0]"}
+	for _, doc := range docs {
+		v, err := valueFromJSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ps := range paths {
+			p := ast.MustParseRef(ps)[1:]
+			want, werr := v.Find(p)
+			got, ok := rawFind([]byte(doc), p)
+			if ok != (werr == nil) {
+				t.Errorf("%.40s %s: found %v, want %v", doc, ps, ok, werr == nil)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			gv, err := valueFromJSON(got)
+			if err != nil {
+				t.Errorf("%.40s %s: %q: %v", doc, ps, got, err)
+				continue
+			}
+			if gv.Compare(want) != 0 {
+				t.Errorf("%.40s %s: %s, want %v", doc, ps, got, want)
+			}
+		}
+	}
+}

@@ -272,38 +272,119 @@ func failureMessage(l layer, u *unit, err error) string {
 
 // decisionInput is a decision's input: its JSON text, and the AST the
 // policies evaluate, built from the text the first time a policy has to be
-// evaluated (a decision answered from the cache builds none).
+// evaluated (a decision answered from the cache builds none). A policy whose
+// reads of input are known (unit.cacheable) gets only those parts: it cannot
+// tell the difference, and converting less JSON to AST is most of what
+// preparing an evaluation costs.
 type decisionInput struct {
 	raw  []byte
-	base ast.Object
-	buf  []byte // scratch for cache keys
+	full ast.Object
+	// part is the input cut down to partPaths.
+	part      ast.Object
+	partPaths []ast.Ref
+	buf       []byte // scratch for cache keys
 }
 
-// value is the input policy u evaluates: the base, with input.decision set
-// from m when u reads it.
-func (di *decisionInput) value(u *unit, m *merged) (ast.Value, error) {
-	if di.base == nil {
-		v, err := valueFromJSON(di.raw)
+// value is the input policy u evaluates for point pi: the whole input or
+// the parts u reads, with input.decision set from m when u reads it.
+func (di *decisionInput) value(u *unit, pi int, m *merged) (ast.Value, error) {
+	var base ast.Object
+	var err error
+	if u.cacheable[pi] {
+		if di.part == nil || !sameRefs(di.partPaths, u.inputPaths[pi]) {
+			if di.part, err = partialInput(di.raw, u.inputPaths[pi]); err != nil {
+				return nil, err
+			}
+			di.partPaths = u.inputPaths[pi]
+		}
+		base = di.part
+	} else {
+		if di.full == nil {
+			if di.full, err = objectFromJSON(di.raw); err != nil {
+				return nil, err
+			}
+		}
+		base = di.full
+	}
+	if u.readsDecision {
+		return withDecision(base, m), nil
+	}
+	return base, nil
+}
+
+func objectFromJSON(raw []byte) (ast.Object, error) {
+	v, err := valueFromJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("convert the input: %w", err)
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, errors.New("the input is not a JSON object")
+	}
+	return obj, nil
+}
+
+// partialInput builds the input object with only the values at paths (none
+// of which is a prefix of another, see inputPaths); input.decision, which
+// is not in the JSON, is left to withDecision.
+func partialInput(raw []byte, paths []ast.Ref) (ast.Object, error) {
+	root := ast.NewObject()
+	for _, p := range paths {
+		if len(p) < 2 || p[1].Equal(decisionTerm) {
+			continue
+		}
+		text, ok := rawFind(raw, p[1:])
+		if !ok {
+			continue
+		}
+		v, err := valueFromJSON(text)
 		if err != nil {
 			return nil, fmt.Errorf("convert the input: %w", err)
 		}
-		obj, ok := v.(ast.Object)
-		if !ok {
-			return nil, errors.New("the input is not a JSON object")
+		// Make the objects on the way down; a step into an array (a path
+		// such as input.x[0].y) is not something to rebuild: give up and
+		// use the whole input.
+		obj := root
+		for _, k := range p[1 : len(p)-1] {
+			if _, isString := k.Value.(ast.String); !isString {
+				return objectFromJSON(raw)
+			}
+			next := obj.Get(k)
+			if next == nil {
+				next = ast.NewTerm(ast.NewObject())
+				obj.Insert(k, next)
+			}
+			o, ok := next.Value.(ast.Object)
+			if !ok {
+				return objectFromJSON(raw)
+			}
+			obj = o
 		}
-		di.base = obj
+		if _, isString := p[len(p)-1].Value.(ast.String); !isString {
+			return objectFromJSON(raw)
+		}
+		obj.Insert(p[len(p)-1], ast.NewTerm(v))
 	}
-	if u.readsDecision {
-		return withDecision(di.base, m), nil
+	return root, nil
+}
+
+func sameRefs(a, b []ast.Ref) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return di.base, nil
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // evalUnit returns one policy's validated output for a point: from the
 // cache when the policy saw the same values before, else by evaluating.
 func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, di *decisionInput, m *merged, now time.Time, cc *checkContext) (layerOutput, error) {
 	if e.cache == nil || !u.cacheable[pi] {
-		input, err := di.value(u, m)
+		input, err := di.value(u, pi, m)
 		if err != nil {
 			return layerOutput{}, err
 		}
@@ -314,7 +395,7 @@ func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, di *decisionInpu
 	if out, ok := e.cache.get(key, di.buf); ok {
 		return out, nil
 	}
-	input, err := di.value(u, m)
+	input, err := di.value(u, pi, m)
 	if err != nil {
 		return layerOutput{}, err
 	}

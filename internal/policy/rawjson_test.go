@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"context"
+
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -48,6 +50,60 @@ func TestRawFind(t *testing.T) {
 			if gv.Compare(want) != 0 {
 				t.Errorf("%.40s %s: %s, want %v", doc, ps, got, want)
 			}
+		}
+	}
+}
+
+// TestPartialInputAgrees checks that a policy given only the parts of the
+// input it reads decides as it does given the whole input.
+func TestPartialInputAgrees(t *testing.T) {
+	e := newBenchEngine(t)
+	units := []*unit{e.builtin}
+	for _, src := range []Source{benchFixture(t, "acme"), benchProvider} {
+		u, problems := compileUnit(context.Background(), src)
+		if problems != nil {
+			t.Fatal(problems)
+		}
+		units = append(units, u)
+	}
+	cc := &checkContext{tenant: "acme", system: e.system, point: PointTriage}
+	for i, in := range benchInputs(t, "acme")[:300] {
+		if err := in.validate(); err != nil {
+			t.Fatal(err)
+		}
+		raw, full, err := encodeInput(&in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		di := &decisionInput{raw: raw}
+		m := newMerged(0)
+		for _, u := range units {
+			if !u.cacheable[0] {
+				t.Fatalf("%s: not cacheable", u.key)
+			}
+			var whole ast.Value = full
+			if u.readsDecision {
+				whole = withDecision(full, m)
+			}
+			want, err := e.evalQuery(context.Background(), u, 0, whole, in.Now, cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			part, err := di.value(u, 0, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.evalQuery(context.Background(), u, 0, part, in.Now, cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for fi := range want.values {
+				w, g := want.values[fi], got.values[fi]
+				if (w == nil) != (g == nil) || w != nil && w.Compare(g) != 0 {
+					t.Errorf("input %d, %s, %s: %v with the whole input, %v with its parts", i, u.key, pointFields[0][fi].name, w, g)
+				}
+			}
+			m.apply(want, layerBuiltin, u.key)
 		}
 	}
 }

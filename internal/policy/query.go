@@ -86,12 +86,15 @@ func (pq *pointQuery) eval(ctx context.Context, u *unit, input ast.Value, now ti
 		defer stop()
 	}
 
+	rc := newRuleCache()
+	defer rc.release()
 	q := topdown.NewQuery(pq.body).
 		WithQueryCompiler(pq.qc).
 		WithCompiler(u.compiler).
 		WithStore(u.store).
 		WithTransaction(txn).
 		WithBaseCache(u.data).
+		WithVirtualCache(rc).
 		WithInput(ast.NewTerm(input)).
 		WithTime(now).
 		WithCancel(c).

@@ -229,6 +229,9 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 		units []*unit
 	}{{layerProvider, set.provider}, {layerTenant, tenantUnits}}
 	for _, ly := range layers {
+		if len(ly.units) == 0 {
+			continue
+		}
 		before, nPolicies := m.clone(), len(rec.Policies)
 		var failed bool
 		for _, u := range ly.units {
@@ -282,7 +285,8 @@ type decisionInput struct {
 	// part is the input cut down to partPaths.
 	part      ast.Object
 	partPaths []ast.Ref
-	buf       []byte // scratch for cache keys
+	buf       []byte      // scratch for cache keys
+	found     []foundPath // see find
 }
 
 // value is the input policy u evaluates for point pi: the whole input or
@@ -292,7 +296,7 @@ func (di *decisionInput) value(u *unit, pi int, m *merged) (ast.Value, error) {
 	var err error
 	if u.cacheable[pi] {
 		if di.part == nil || !sameRefs(di.partPaths, u.inputPaths[pi]) {
-			if di.part, err = partialInput(di.raw, u.inputPaths[pi]); err != nil {
+			if di.part, err = di.partialInput(u.inputPaths[pi]); err != nil {
 				return nil, err
 			}
 			di.partPaths = u.inputPaths[pi]
@@ -327,13 +331,14 @@ func objectFromJSON(raw []byte) (ast.Object, error) {
 // partialInput builds the input object with only the values at paths (none
 // of which is a prefix of another, see inputPaths); input.decision, which
 // is not in the JSON, is left to withDecision.
-func partialInput(raw []byte, paths []ast.Ref) (ast.Object, error) {
+func (di *decisionInput) partialInput(paths []ast.Ref) (ast.Object, error) {
+	raw := di.raw
 	root := ast.NewObject()
 	for _, p := range paths {
 		if len(p) < 2 || p[1].Equal(decisionTerm) {
 			continue
 		}
-		text, ok := rawFind(raw, p[1:])
+		text, ok := di.find(p)
 		if !ok {
 			continue
 		}
@@ -390,7 +395,7 @@ func (e *Engine) evalUnit(ctx context.Context, u *unit, pi int, di *decisionInpu
 		}
 		return e.evalQuery(ctx, u, pi, input, now, cc)
 	}
-	di.buf = appendProjection(di.buf[:0], u.inputPaths[pi], di.raw, m)
+	di.buf = appendProjection(di.buf[:0], u.inputPaths[pi], di, m)
 	key := cacheKey{u: u, pi: pi, tenant: cc.tenant, hash: maphash.Bytes(projectionSeed, di.buf)}
 	if out, ok := e.cache.get(key, di.buf); ok {
 		return out, nil

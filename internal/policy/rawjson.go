@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"hash/maphash"
@@ -142,18 +143,21 @@ func (s *rawScanner) element(n int) bool {
 
 func (s *rawScanner) skipString() bool {
 	s.i++ // opening quote
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '\\':
-			s.i += 2
-			continue
-		case '"':
-			s.i++
+	for {
+		q := bytes.IndexByte(s.b[s.i:], '"')
+		if q < 0 {
+			return false
+		}
+		s.i += q + 1
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for j := s.i - 2; j >= 0 && s.b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
 			return true
 		}
-		s.i++
 	}
-	return false
 }
 
 // skipValue moves past the value at s.i.
@@ -203,7 +207,7 @@ var projectionSeed = maphash.MakeSeed()
 // appendProjection appends to buf, for each path, what the input holds
 // there: its JSON text, or for input.decision (which is not in the JSON,
 // the engine adds it) the merged value's text; absent paths are marked so.
-func appendProjection(buf []byte, paths []ast.Ref, raw []byte, m *merged) []byte {
+func appendProjection(buf []byte, paths []ast.Ref, di *decisionInput, m *merged) []byte {
 	for _, p := range paths {
 		var v []byte
 		ok := false
@@ -212,7 +216,7 @@ func appendProjection(buf []byte, paths []ast.Ref, raw []byte, m *merged) []byte
 				v, ok = []byte(d.String()), true
 			}
 		} else {
-			v, ok = rawFind(raw, p[1:])
+			v, ok = di.find(p)
 		}
 		if !ok {
 			buf = append(buf, 0)
@@ -223,4 +227,25 @@ func appendProjection(buf []byte, paths []ast.Ref, raw []byte, m *merged) []byte
 		buf = append(buf, v...)
 	}
 	return buf
+}
+
+// find is rawFind on the decision's JSON, remembering the last few paths:
+// the layers of a decision mostly read the same parts.
+func (di *decisionInput) find(p ast.Ref) ([]byte, bool) {
+	for _, f := range di.found {
+		if f.path.Equal(p) {
+			return f.text, f.ok
+		}
+	}
+	text, ok := rawFind(di.raw, p[1:])
+	if len(di.found) < 8 {
+		di.found = append(di.found, foundPath{p, text, ok})
+	}
+	return text, ok
+}
+
+type foundPath struct {
+	path ast.Ref
+	text []byte
+	ok   bool
 }

@@ -15,6 +15,7 @@ func TestRawFind(t *testing.T) {
 		`{"a": {"b": [1, {"c": "x\"y"}, true], "d": null, "e": -1.5e3}, "f": "\u00e9", "a2": {}}`,
 		`{"dup": 1, "dup": {"z": 2}}`,
 		`{"k\u0062": 3, "s": "}]", "n": [[], [[]], {"x": [1,2]}]}`,
+		`{"s": "a\\", "f": "\\\"", "a": {"b": [1]}}`,
 	}
 	for _, in := range benchInputs(t, "acme")[:50] {
 		raw, _, err := encodeInput(&in)

@@ -282,11 +282,11 @@ func failureMessage(l layer, u *unit, err error) string {
 type decisionInput struct {
 	raw  []byte
 	full ast.Object
-	// part is the input cut down to partPaths.
-	part      ast.Object
-	partPaths []ast.Ref
-	buf       []byte      // scratch for cache keys
-	found     []foundPath // see find
+	// parts are the input cut down to the paths policies read, one per set
+	// of paths (policies that read the same paths share one).
+	parts []inputPart
+	buf   []byte      // scratch for cache keys
+	found []foundPath // see find
 }
 
 // value is the input policy u evaluates for point pi: the whole input or
@@ -295,13 +295,19 @@ func (di *decisionInput) value(u *unit, pi int, m *merged) (ast.Value, error) {
 	var base ast.Object
 	var err error
 	if u.cacheable[pi] {
-		if di.part == nil || !sameRefs(di.partPaths, u.inputPaths[pi]) {
-			if di.part, err = di.partialInput(u.inputPaths[pi]); err != nil {
+		paths := u.inputPaths[pi]
+		for _, p := range di.parts {
+			if sameRefs(p.paths, paths) {
+				base = p.obj
+				break
+			}
+		}
+		if base == nil {
+			if base, err = di.partialInput(paths); err != nil {
 				return nil, err
 			}
-			di.partPaths = u.inputPaths[pi]
+			di.parts = append(di.parts, inputPart{paths, base})
 		}
-		base = di.part
 	} else {
 		if di.full == nil {
 			if di.full, err = objectFromJSON(di.raw); err != nil {
@@ -314,6 +320,11 @@ func (di *decisionInput) value(u *unit, pi int, m *merged) (ast.Value, error) {
 		return withDecision(base, m), nil
 	}
 	return base, nil
+}
+
+type inputPart struct {
+	paths []ast.Ref
+	obj   ast.Object
 }
 
 func objectFromJSON(raw []byte) (ast.Object, error) {

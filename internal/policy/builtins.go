@@ -215,13 +215,21 @@ func (sc *scan) phraseAt(words []string, wi int) bool {
 // as " w1 w2 ... wn "; a string without words appends " ".
 func appendWords(b []byte, s string) []byte {
 	b = append(b, ' ')
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			// ASCII, byte by byte through a table.
+			if l := asciiWord[c]; l != 0 {
+				b = append(b, l)
+			} else if b[len(b)-1] != ' ' {
+				b = append(b, ' ')
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		switch {
-		case r < utf8.RuneSelf && ('a' <= r && r <= 'z' || '0' <= r && r <= '9'):
-			b = append(b, byte(r))
-		case r < utf8.RuneSelf && 'A' <= r && r <= 'Z':
-			b = append(b, byte(r+'a'-'A'))
-		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			b = utf8.AppendRune(b, unicode.ToLower(r))
 		case b[len(b)-1] != ' ':
 			b = append(b, ' ')
@@ -232,3 +240,16 @@ func appendWords(b []byte, s string) []byte {
 	}
 	return b
 }
+
+// asciiWord maps an ASCII letter or digit to itself lower-cased, anything
+// else to 0 (a separator).
+var asciiWord = func() (t [utf8.RuneSelf]byte) {
+	for c := byte('a'); c <= 'z'; c++ {
+		t[c] = c
+		t[c-'a'+'A'] = c
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c
+	}
+	return t
+}()

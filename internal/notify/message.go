@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
@@ -114,4 +115,31 @@ func (e *SendError) Unwrap() error { return e.Err }
 func IsPermanent(err error) bool {
 	var se *SendError
 	return errors.As(err, &se) && se.Permanent
+}
+
+// fact is one labelled detail of an incident in a chat message.
+type fact struct{ Title, Value string }
+
+// incidentFacts are the details chat cards show (Slack fields, Teams facts), in
+// order, each on one line; empty ones are left out.
+func incidentFacts(m Message) []fact {
+	inc := m.Incident
+	var facts []fact
+	add := func(title, value string) {
+		if value = strings.TrimSpace(oneLine(value)); value != "" {
+			facts = append(facts, fact{Title: title, Value: value})
+		}
+	}
+	add("Severity", string(inc.Severity))
+	add("State", string(inc.State))
+	add("Stage", string(inc.Stage))
+	add("Event", string(m.Event))
+	add("Service", inc.Service)
+	add("Customer", inc.Customer)
+	add("Category", inc.Category)
+	add("Assignee", inc.Assignee)
+	if inc.Level > 0 {
+		add("Escalation", fmt.Sprintf("level %d, cycle %d", inc.Level, inc.Cycle))
+	}
+	return facts
 }

@@ -233,23 +233,9 @@ func teamsColor(m Message) string {
 }
 
 func teamsFacts(m Message) []teamsFact {
-	inc := m.Incident
 	var facts []teamsFact
-	add := func(title, value string) {
-		if value = strings.TrimSpace(oneLine(value)); value != "" {
-			facts = append(facts, teamsFact{Title: title, Value: truncateRunes(value, teamsMaxFieldRunes)})
-		}
-	}
-	add("Severity", string(inc.Severity))
-	add("State", string(inc.State))
-	add("Stage", string(inc.Stage))
-	add("Event", string(m.Event))
-	add("Service", inc.Service)
-	add("Customer", inc.Customer)
-	add("Category", inc.Category)
-	add("Assignee", inc.Assignee)
-	if inc.Level > 0 {
-		add("Escalation", fmt.Sprintf("level %d, cycle %d", inc.Level, inc.Cycle))
+	for _, f := range incidentFacts(m) {
+		facts = append(facts, teamsFact{Title: f.Title, Value: truncateRunes(f.Value, teamsMaxFieldRunes)})
 	}
 	return facts
 }

@@ -310,27 +310,14 @@ func slackFallbackText(m Message) string {
 }
 
 func slackFields(m Message) []*slack.TextBlockObject {
-	inc := m.Incident
 	var fields []*slack.TextBlockObject
-	add := func(label, value string) {
-		value = strings.TrimSpace(oneLine(value))
-		if value == "" || len(fields) == slackMaxFields {
-			return
+	for _, f := range incidentFacts(m) {
+		if len(fields) == slackMaxFields {
+			break
 		}
-		prefix := "*" + label + "*\n"
-		text := prefix + slackTruncateEscaped(slackEscape(value), slackMaxFieldText-len([]rune(prefix)))
+		prefix := "*" + f.Title + "*\n"
+		text := prefix + slackTruncateEscaped(slackEscape(f.Value), slackMaxFieldText-len([]rune(prefix)))
 		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType, text, false, false))
-	}
-	add("Severity", string(inc.Severity))
-	add("State", string(inc.State))
-	add("Stage", string(inc.Stage))
-	add("Event", string(m.Event))
-	add("Service", inc.Service)
-	add("Customer", inc.Customer)
-	add("Category", inc.Category)
-	add("Assignee", inc.Assignee)
-	if inc.Level > 0 {
-		add("Escalation", fmt.Sprintf("level %d, cycle %d", inc.Level, inc.Cycle))
 	}
 	return fields
 }

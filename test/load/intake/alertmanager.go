@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klaxon-ops/klaxon/internal/testenv"
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // alertmanagerProc is the real Alertmanager the streams also go through.
@@ -59,7 +60,7 @@ func (h *harness) startAlertmanager(ctx context.Context) (*alertmanagerProc, err
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(alertmanagerConfig, h.sink.url+pathAlertmanager)), 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := measure.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -69,7 +67,7 @@ func startHarness(opts options) (*harness, error) {
 		return h, err
 	}
 	h.kubeconfig = filepath.Join(h.out, "kubeconfig")
-	if err := writeKubeconfig(cfg, h.kubeconfig); err != nil {
+	if err := measure.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
 		return h, err
 	}
 	if h.sink, err = newSink(); err != nil {
@@ -83,15 +81,6 @@ func (h *harness) stop() {
 		_ = h.sink.srv.Close()
 	}
 	_ = h.env.Stop()
-}
-
-func writeKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["load"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["load"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["load"] = &clientcmdapi.Context{Cluster: "load", AuthInfo: "load"}
-	kc.CurrentContext = "load"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // createTenant creates what a tenant declares to receive Alertmanager's alerts and

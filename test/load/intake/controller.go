@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -124,11 +123,11 @@ func startController(h *harness) (*controllerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpAddr, err := freeAddr()
+	httpAddr, err := measure.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := measure.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -227,36 +226,3 @@ func (s *sampler) now() measure.Proc {
 }
 
 func (s *sampler) reset() { s.max.Store(0) }
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// waitIdle waits until the incident controller has had nothing queued and nothing in
-// progress for quiet, or ctx ends: a phase starts on a controller done with the last.
-func (c *controllerProc) waitIdle(ctx context.Context, quiet time.Duration) error {
-	var idleSince time.Time
-	for {
-		m := c.scrape()
-		busy := m.Sum("workqueue_depth", `name="incident"`) + m.Sum("controller_runtime_active_workers", `controller="incident"`)
-		switch {
-		case busy > 0 || len(m) == 0:
-			idleSince = time.Time{}
-		case idleSince.IsZero():
-			idleSince = time.Now()
-		case time.Since(idleSince) >= quiet:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}

@@ -88,7 +88,7 @@ func run(args []string) int {
 	// Phase 1: the same stream through each peer, one after the other.
 	s := newStream(ingestPrefix, o.alerts, o.batch, o.duplicates, o.groups, time.Now().UTC().Truncate(time.Second))
 	idle, cancelIdle := context.WithTimeout(ctx, time.Minute)
-	_ = c.waitIdle(idle, time.Second)
+	_ = measure.WaitIdle(idle, c.scrape, time.Second)
 	cancelIdle()
 	a0 := h.apiserverMetrics()
 	k, err := h.ingest(ctx, h.klaxonTarget(c), s)
@@ -134,7 +134,7 @@ func run(args []string) int {
 	// Phase 2: new alerts at a steady rate, each paged or notified once, once the
 	// controller is done with phase 1's incidents.
 	idle, cancelIdle = context.WithTimeout(ctx, 2*time.Minute)
-	_ = c.waitIdle(idle, 2*time.Second)
+	_ = measure.WaitIdle(idle, c.scrape, 2*time.Second)
 	cancelIdle()
 	m0, a0 := c.scrape(), h.apiserverMetrics()
 	kf, err := h.firstPage(ctx, h.klaxonTarget(c), "page-klaxon-")

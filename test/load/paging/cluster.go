@@ -14,8 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -62,7 +60,7 @@ func startHarness(opts options) (*harness, error) {
 		return h, err
 	}
 	h.kubeconfig = filepath.Join(h.out, "kubeconfig")
-	if err := writeKubeconfig(cfg, h.kubeconfig); err != nil {
+	if err := measure.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
 		return h, err
 	}
 	if err := h.client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: klaxonv1.DefaultSystemNamespace}}); err != nil {
@@ -79,15 +77,6 @@ func (h *harness) stop() {
 		_ = h.sink.srv.Close()
 	}
 	_ = h.env.Stop()
-}
-
-func writeKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["load"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["load"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["load"] = &clientcmdapi.Context{Cluster: "load", AuthInfo: "load"}
-	kc.CurrentContext = "load"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // apiserverProfile fetches a CPU profile of kube-apiserver over d into file, in the

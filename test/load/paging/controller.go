@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -147,11 +146,11 @@ func startController(h *harness, name string, setting qpsSetting) (*controllerPr
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := measure.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	pprofAddr, err := freeAddr()
+	pprofAddr, err := measure.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -243,29 +242,6 @@ func (c *controllerProc) scrape() measure.Metrics {
 	return measure.ParseMetrics(string(b))
 }
 
-// waitIdle waits until the incident controller has had nothing queued and nothing in
-// progress for quiet, or ctx ends.
-func (c *controllerProc) waitIdle(ctx context.Context, quiet time.Duration) error {
-	var idleSince time.Time
-	for {
-		m := c.scrape()
-		busy := m.Sum("workqueue_depth", `name="incident"`) + m.Sum("controller_runtime_active_workers", `controller="incident"`)
-		switch {
-		case busy > 0 || len(m) == 0:
-			idleSince = time.Time{}
-		case idleSince.IsZero():
-			idleSince = time.Now()
-		case time.Since(idleSince) >= quiet:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // profile writes a CPU profile of the child over d to file, in the background; the
 // returned channel closes when it is written.
 func (c *controllerProc) profile(d time.Duration, file string) <-chan struct{} {
@@ -295,14 +271,4 @@ func fetchProfile(hc *http.Client, url, file string) <-chan struct{} {
 		_, _ = io.Copy(f, resp.Body)
 	}()
 	return done
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -104,7 +104,7 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.waitIdle(ctx, time.Second); err != nil {
+	if err := measure.WaitIdle(ctx, c.scrape, time.Second); err != nil {
 		return nil, err
 	}
 	base, _ := measure.ReadProc(c.pid())
@@ -142,7 +142,7 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	r.opened = waitUntil(openCtx, 10*time.Minute, func() bool { return dl.count() >= okLater }) &&
-		c.waitIdle(openCtx, 2*time.Second) == nil
+		measure.WaitIdle(openCtx, c.scrape, 2*time.Second) == nil
 	cancel()
 	r.allOpen = time.Since(began)
 	open, _ := measure.ReadProc(c.pid())

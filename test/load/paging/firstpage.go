@@ -65,7 +65,7 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 		time.Sleep(time.Duration(float64(time.Second) / o.rate))
 	}
 	waitUntil(ctx, 30*time.Second, func() bool { return h.sink.count(namespaces, 1) >= warm })
-	if err := c.waitIdle(ctx, time.Second); err != nil {
+	if err := measure.WaitIdle(ctx, c.scrape, time.Second); err != nil {
 		return nil, err
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,7 +64,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	now := r.Now()
 
 	transitions := incident.Observe(&inc, now)
-	triaged, err := r.triage(ctx, &inc, now)
+	decisions, triaged, err := r.triage(ctx, &inc, now)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -75,11 +76,9 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 			return reconcile.Result{}, err
 		}
 		for _, d := range work.Decisions {
-			if err := r.storeDecision(ctx, &inc, d); err != nil {
-				return reconcile.Result{}, err
-			}
 			incident.AppendDecision(&inc.Status, d)
 		}
+		decisions = append(decisions, work.Decisions...)
 	}
 	if err := r.archiveTimeline(ctx, &inc); err != nil {
 		return reconcile.Result{}, err
@@ -89,11 +88,20 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 
 	// The optimistic lock makes a concurrent status writer (intake, a second replica)
 	// fail this patch instead of losing its write; the retry observes both.
-	if err := patchStatus(ctx, r.Client, &inc, orig, true); err != nil {
+	unstored, err := r.commit(ctx, &inc, orig, decisions)
+	if err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: time.Millisecond}, nil
 		}
 		return reconcile.Result{}, err
+	}
+	// A record the API server refused while it took the claims is stored again while
+	// the pages go out: a page never waits on its paperwork.
+	if len(unstored) > 0 {
+		var wg sync.WaitGroup
+		ref := inc.DeepCopy()
+		wg.Go(func() { r.storeLate(ctx, ref, unstored) })
+		defer wg.Wait()
 	}
 	// Events go out only once the transition is stored, so a failed write never
 	// announces a transition twice.
@@ -201,22 +209,18 @@ func requeueAt(t, now time.Time) reconcile.Result {
 }
 
 // triage runs the triage decision point when the incident is new or what triage
-// decides on has changed, applies the decision, and keeps its input in an
-// IncidentDecision owned by the incident (created before status refers to it).
-func (r *IncidentReconciler) triage(ctx context.Context, inc *klaxonv1.Incident, now time.Time) ([]incident.Transition, error) {
+// decides on has changed and applies the decision; the caller stores it with status.
+func (r *IncidentReconciler) triage(ctx context.Context, inc *klaxonv1.Incident, now time.Time) ([]incident.Decision, []incident.Transition, error) {
 	hash := incident.TriageHash(inc)
 	if incident.LastTriageHash(&inc.Status) == hash {
-		return nil, nil
+		return nil, nil, nil
 	}
 	d, rec, err := r.Engine.Triage(ctx, policy.TriageInput{Input: policy.Input{Incident: inc, Tenant: inc.Namespace, Now: now}})
 	if err != nil {
-		return nil, fmt.Errorf("triage of %s/%s: %w", inc.Namespace, inc.Name, err)
+		return nil, nil, fmt.Errorf("triage of %s/%s: %w", inc.Namespace, inc.Name, err)
 	}
 	dec := incident.Decision{Point: string(rec.Point), ID: rec.ID, Time: rec.Time, Summary: rec.Summary,
 		InputHash: hash, Input: rec.Input, Output: d, Fallback: rec.Fallback, Errors: rec.Errors}
-	if err := r.storeDecision(ctx, inc, dec); err != nil {
-		return nil, err
-	}
 	incident.AppendDecision(&inc.Status, dec)
 	before := inc.Status.Runbooks
 	transitions := incident.ApplyTriage(inc, incident.Triage{Severity: d.Severity, Category: d.Category, Service: d.Service,
@@ -224,24 +228,111 @@ func (r *IncidentReconciler) triage(ctx context.Context, inc *klaxonv1.Incident,
 		Enforced: d.Enforced}, now)
 	// The policy's runbooks, and those whose selector matches what triage decided.
 	if err := r.attachRunbooks(ctx, inc, before, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return transitions, nil
+	return []incident.Decision{dec}, transitions, nil
 }
 
 // storeDecision creates the IncidentDecision that keeps a decision's input.
 func (r *IncidentReconciler) storeDecision(ctx context.Context, inc *klaxonv1.Incident, d incident.Decision) error {
-	obj, err := incident.DecisionObject(inc, d)
+	obj, err := r.decisionObject(inc, d)
 	if err != nil {
 		return err
 	}
+	_, err = r.createDecision(ctx, obj)
+	return err
+}
+
+// decisionObject is the IncidentDecision, owned by inc, that keeps d's input.
+func (r *IncidentReconciler) decisionObject(inc *klaxonv1.Incident, d incident.Decision) (*klaxonv1.IncidentDecision, error) {
+	obj, err := incident.DecisionObject(inc, d)
+	if err != nil {
+		return nil, err
+	}
 	if err := controllerutil.SetControllerReference(inc, obj, r.Client.Scheme()); err != nil {
-		return fmt.Errorf("owning decision %s: %w", obj.Name, err)
+		return nil, fmt.Errorf("owning decision %s: %w", obj.Name, err)
 	}
-	if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("storing decision %s: %w", obj.Name, err)
+	return obj, nil
+}
+
+// createDecision stores obj; it reports whether this call created it (false when it
+// was there already).
+func (r *IncidentReconciler) createDecision(ctx context.Context, obj *klaxonv1.IncidentDecision) (bool, error) {
+	err := r.Client.Create(ctx, obj)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("storing decision %s: %w", obj.Name, err)
 	}
-	return nil
+	return true, nil
+}
+
+// commit patches status and creates the IncidentDecisions it refers to at the same
+// time, so that a page waits for one API round trip rather than one per decision
+// and then the claim. When the API server rejects the status patch (a conflict),
+// the decisions created for it are deleted again: the retry takes its decisions
+// anew, and none is left behind that status does not refer to. When status is
+// written but a decision is not, commit returns that decision's object to store
+// again.
+func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Incident, decisions []incident.Decision) ([]*klaxonv1.IncidentDecision, error) {
+	objs := make([]*klaxonv1.IncidentDecision, len(decisions))
+	for i, d := range decisions {
+		obj, err := r.decisionObject(inc, d)
+		if err != nil {
+			return nil, err
+		}
+		objs[i] = obj
+	}
+	created := make([]bool, len(objs))
+	errs := make([]error, len(objs))
+	var wg sync.WaitGroup
+	for i, obj := range objs {
+		wg.Go(func() { created[i], errs[i] = r.createDecision(ctx, obj) })
+	}
+	err := patchStatus(ctx, r.Client, inc, orig, true)
+	wg.Wait()
+	if apierrors.IsConflict(err) {
+		for i, obj := range objs {
+			if !created[i] {
+				continue
+			}
+			if derr := r.Client.Delete(ctx, obj, client.Preconditions{UID: &obj.UID}); derr != nil && !apierrors.IsNotFound(derr) {
+				// Owned by the incident: the garbage collector removes it with it.
+				log.FromContext(ctx).Error(derr, "removing a decision its status write lost", "decision", obj.Name)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var unstored []*klaxonv1.IncidentDecision
+	for i, e := range errs {
+		if e != nil {
+			log.FromContext(ctx).Error(e, "decision not stored; trying again", "decision", objs[i].Name)
+			unstored = append(unstored, objs[i])
+		}
+	}
+	return unstored, nil
+}
+
+// storeLate stores decisions status refers to that the API server refused at first,
+// backing off between attempts; one it still refuses raises a Warning on the
+// incident, ref (a copy: the deliveries write the incident meanwhile).
+func (r *IncidentReconciler) storeLate(ctx context.Context, ref *klaxonv1.Incident, objs []*klaxonv1.IncidentDecision) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for _, obj := range objs {
+		err := retry.OnError(retry.DefaultBackoff, func(error) bool { return ctx.Err() == nil }, func() error {
+			_, err := r.createDecision(ctx, obj.DeepCopy())
+			return err
+		})
+		if err != nil {
+			log.FromContext(ctx).Error(err, "decision not stored", "decision", obj.Name)
+			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, "DecisionNotStored", "Decide",
+				"the %s decision %s was taken but its record could not be stored: %v", obj.Spec.Point, obj.Spec.ID, err)
+		}
+	}
 }
 
 // archiveTimeline moves the oldest timeline entries into owned IncidentTimeline

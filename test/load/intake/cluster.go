@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,6 +75,20 @@ func startHarness(opts options) (*harness, error) {
 		return h, err
 	}
 	return h, nil
+}
+
+// apiserverProfile fetches a CPU profile of kube-apiserver over d into file, in the
+// background (the harness's user is an administrator, allowed /debug/pprof).
+func (h *harness) apiserverProfile(d time.Duration, file string) <-chan struct{} {
+	cfg := rest.CopyConfig(h.cfg)
+	cfg.Timeout = d + 30*time.Second
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return fetchProfile(hc, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds())), file)
 }
 
 func (h *harness) stop() {

@@ -47,6 +47,7 @@ func runController(args []string) error {
 	burst := fs.Int("kube-api-burst", 100, "as klaxon's --kube-api-burst")
 	httpAddr := fs.String("http-bind-address", "127.0.0.1:8090", "as klaxon's --http-bind-address")
 	metricsAddr := fs.String("metrics-bind-address", "0", "metrics endpoint")
+	pprofAddr := fs.String("pprof-bind-address", "", "net/http/pprof endpoint; empty for none")
 	_ = fs.Parse(args)
 
 	// Production logs at info level as JSON; so does this (to the file the harness gives).
@@ -65,7 +66,8 @@ func runController(args []string) error {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme,
-		Metrics: metricsserver.Options{BindAddress: *metricsAddr}, HealthProbeBindAddress: "0"})
+		Metrics: metricsserver.Options{BindAddress: *metricsAddr}, HealthProbeBindAddress: "0",
+		PprofBindAddress: *pprofAddr})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
@@ -111,6 +113,7 @@ type controllerProc struct {
 	cmd        *exec.Cmd
 	intakeURL  string // http://host:port
 	metricsURL string
+	pprofURL   string
 	ready      chan struct{}
 	exited     chan error
 	rss        sampler
@@ -131,15 +134,20 @@ func startController(h *harness) (*controllerProc, error) {
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := measure.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logFile, err := os.Create(filepath.Join(h.out, "controller.log"))
 	if err != nil {
 		return nil, err
 	}
 	c := &controllerProc{intakeURL: "http://" + httpAddr, metricsURL: "http://" + metricsAddr + "/metrics",
-		ready: make(chan struct{}), exited: make(chan error, 1)}
+		pprofURL: "http://" + pprofAddr + "/debug/pprof",
+		ready:    make(chan struct{}), exited: make(chan error, 1)}
 	c.cmd = exec.Command(self, controllerRole, "-kubeconfig", h.kubeconfig,
 		"-kube-api-qps", fmt.Sprint(h.opts.qps.qps), "-kube-api-burst", fmt.Sprint(h.opts.qps.burst),
-		"-http-bind-address", httpAddr, "-metrics-bind-address", metricsAddr)
+		"-http-bind-address", httpAddr, "-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr)
 	c.cmd.Stderr = logFile
 	// A harness killed mid-run takes its controller with it.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -194,6 +202,37 @@ func (c *controllerProc) scrape() measure.Metrics {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return measure.ParseMetrics(string(b))
+}
+
+// profile writes a CPU profile of the child over d to file, in the background; the
+// returned channel closes when it is written.
+func (c *controllerProc) profile(d time.Duration, file string) <-chan struct{} {
+	return fetchProfile(http.DefaultClient, fmt.Sprintf("%s/profile?seconds=%d", c.pprofURL, int(d.Seconds())), file)
+}
+
+// fetchProfile GETs a pprof endpoint into file in the background.
+func fetchProfile(hc *http.Client, url, file string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := hc.Get(url)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", file, err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			fmt.Fprintf(os.Stderr, "profile %s: %s\n", file, resp.Status)
+			return
+		}
+		f, err := os.Create(file)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return done
 }
 
 // sampler keeps the largest VmRSS of a process, sampled every 100 ms while it runs.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -91,9 +92,17 @@ func run(args []string) int {
 	_ = measure.WaitIdle(idle, c.scrape, time.Second)
 	cancelIdle()
 	a0 := h.apiserverMetrics()
+	var profiled []<-chan struct{}
+	if o.profile > 0 {
+		profiled = append(profiled, c.profile(o.profile, filepath.Join(o.out, "klaxon-ingest.pprof")),
+			h.apiserverProfile(o.profile, filepath.Join(o.out, "apiserver-ingest.pprof")))
+	}
 	k, err := h.ingest(ctx, h.klaxonTarget(c), s)
 	if err != nil {
 		return fail("ingest through Klaxon", err)
+	}
+	for _, done := range profiled {
+		<-done
 	}
 	k.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	var rep *stream

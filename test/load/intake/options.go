@@ -14,6 +14,7 @@ type options struct {
 	alertmanager string // the Alertmanager binary; hack/install-alertmanager.sh's when empty
 	skipAM       bool
 	qps          qpsSetting
+	profile      time.Duration // CPU profiles of Klaxon and kube-apiserver from the start of Klaxon's stream; 0 for none
 
 	// The ingest phase: one stream of Alertmanager batches, as fast as it is taken.
 	alerts     int
@@ -36,6 +37,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.alertmanager, "alertmanager", "", "Alertmanager v0.28.1 binary; built by hack/install-alertmanager.sh when empty")
 	fs.BoolVar(&o.skipAM, "skip-alertmanager", false, "measure Klaxon only")
 	qps := fs.String("kube-api-qps", "500/1000", "controller --kube-api-qps/--kube-api-burst (opening hundreds of incidents a second needs more than klaxon's default 50/100)")
+	fs.DurationVar(&o.profile, "profile", 0, "write CPU profiles of the controller and kube-apiserver over this long from the start of Klaxon's ingest stream to -out (klaxon-ingest.pprof, apiserver-ingest.pprof); 0 for none")
 	fs.IntVar(&o.alerts, "alerts", 100000, "ingest: alerts in the stream")
 	fs.IntVar(&o.batch, "batch", 50, "ingest: alerts per request")
 	fs.Float64Var(&o.duplicates, "duplicates", 0.95, "ingest: fraction of alerts that repeat an alert already sent")

@@ -12,6 +12,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/klaxon-ops/klaxon/internal/policy/planeval"
 )
 
 // unit is one compiled policy: a compiler, a store and one compiled query per
@@ -27,6 +29,8 @@ type unit struct {
 	store    storage.Store
 	// data serves the policy's data to evaluations without a storage read.
 	data dataCache
+	// dataTerm is the same data for the plan evaluator.
+	dataTerm *ast.Term
 	// queries[i] evaluates points[i]; nil when the policy has no package
 	// klaxon.<point> with an output rule.
 	queries [numPoints]*pointQuery
@@ -230,7 +234,7 @@ func (dataCache) Put(ast.Ref, ast.Value) {}
 
 // compileUnit compiles a policy into a unit. Problems carry file, line and
 // column; on problems the unit is nil.
-func compileUnit(_ context.Context, src Source) (*unit, []Problem) {
+func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
 	ps, problems := parseSource(src, false)
 	if len(problems) > 0 {
 		return nil, problems
@@ -249,6 +253,7 @@ func compileUnit(_ context.Context, src Source) (*unit, []Problem) {
 		return nil, []Problem{{File: "data", Message: fmt.Sprintf("data: %v", err)}}
 	}
 	u.data = dataCache{root: dv}
+	u.dataTerm = ast.NewTerm(dv)
 	for pi, names := range ps.outputs {
 		if len(names) == 0 {
 			continue
@@ -258,6 +263,15 @@ func compileUnit(_ context.Context, src Source) (*unit, []Problem) {
 			return nil, []Problem{{Message: fmt.Sprintf("prepare the %s query: %v", points[pi], err)}}
 		}
 		u.queries[pi] = q
+		// The plan evaluator is an optimisation: a policy it cannot run is
+		// evaluated by topdown alone.
+		eps := make([]string, len(names))
+		for i, name := range names {
+			eps[i] = fmt.Sprintf("klaxon/%s/%s", points[pi], name)
+		}
+		if prog, err := planeval.Compile(ctx, ps.modules, eps, sandboxCaps()); err == nil {
+			q.prog = prog
+		}
 		// Compiled rules have their imports resolved: every reference into
 		// input is spelled out from input. Besides what the dependency graph
 		// reaches from the output rules, every rule outside the other points'

@@ -2,13 +2,17 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/klaxon-ops/klaxon/internal/policy/planeval"
 )
 
 // pointQuery is one policy's compiled query for a decision point. It reads
@@ -32,6 +36,11 @@ type pointQuery struct {
 	field []int
 	// roots are the output rules, where the dependency graph starts.
 	roots []*ast.Rule
+	// prog evaluates the same outputs from OPA's plan IR, several times
+	// faster than topdown; nil when the planner's output uses what
+	// planeval does not run. Any evaluation it cannot finish exactly as
+	// topdown would is left to topdown (see eval).
+	prog *planeval.Program
 }
 
 // maxFields bounds the outputs of one point, enforced aside.
@@ -68,14 +77,10 @@ func newPointQuery(c *ast.Compiler, pi int, names []string) (*pointQuery, error)
 
 // eval runs the query once against input and returns each output's value,
 // nil where the policy left it undefined. It is bounded by timeout and by
-// ctx; past either, the error is a topdown cancellation.
+// ctx; past either, the error is a topdown cancellation. The plan evaluator
+// answers when it can; topdown answers the rest (a builtin's error, a
+// conflict), so both give the same decisions and the same errors.
 func (pq *pointQuery) eval(ctx context.Context, u *unit, input ast.Value, now time.Time, timeout time.Duration) ([]*ast.Term, error) {
-	txn, err := u.store.NewTransaction(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer u.store.Abort(ctx, txn)
-
 	// One timer per evaluation, and a callback on the caller's context only
 	// when it can end: no goroutine, no derived context.
 	c := topdown.NewCancel()
@@ -85,6 +90,33 @@ func (pq *pointQuery) eval(ctx context.Context, u *unit, input ast.Value, now ti
 		stop := context.AfterFunc(ctx, c.Cancel)
 		defer stop()
 	}
+	if pq.prog != nil {
+		out, err := pq.evalPlan(ctx, u, input, now, c)
+		if err == nil || topdown.IsCancel(err) {
+			return out, err
+		}
+	}
+	return pq.evalTopdown(ctx, u, input, now, c)
+}
+
+// evalPlan evaluates the outputs with the plan evaluator.
+func (pq *pointQuery) evalPlan(ctx context.Context, u *unit, input ast.Value, now time.Time, c topdown.Cancel) ([]*ast.Term, error) {
+	return pq.prog.Eval(ctx, planeval.Options{
+		Input:        ast.NewTerm(input),
+		Data:         u.dataTerm,
+		Time:         ast.NumberTerm(json.Number(strconv.FormatInt(now.UnixNano(), 10))),
+		Cancel:       c,
+		Capabilities: sandboxCaps(),
+	})
+}
+
+// evalTopdown evaluates the outputs with OPA's topdown evaluator.
+func (pq *pointQuery) evalTopdown(ctx context.Context, u *unit, input ast.Value, now time.Time, c topdown.Cancel) ([]*ast.Term, error) {
+	txn, err := u.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer u.store.Abort(ctx, txn)
 
 	rc := newRuleCache()
 	defer rc.release()

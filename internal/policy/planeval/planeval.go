@@ -1,0 +1,854 @@
+// Package planeval evaluates Rego policies from OPA's plan IR
+// (github.com/open-policy-agent/opa/v1/ir) instead of with OPA's topdown
+// interpreter. The planner turns each rule into a straight sequence of
+// lookups, comparisons and builtin calls over local variables; running that
+// sequence costs a fraction of topdown's unification, bindings and
+// continuations per expression.
+//
+// It is a second evaluator, not a replacement: Compile refuses what it does
+// not run (`with`, dynamic calls, merges of virtual and base documents), and
+// Eval returns an error whenever the result could differ from topdown's (a
+// builtin's error, which topdown treats as undefined, or a conflict), so
+// that the caller evaluates that decision with topdown instead. The
+// semantics of blocks, breaks, scans and negation follow OPA's Wasm
+// compiler (internal/compiler/wasm), the reference implementation of the IR.
+package planeval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/compile"
+	"github.com/open-policy-agent/opa/v1/ir"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/builtins"
+)
+
+// ErrUnsupported marks a policy or an evaluation this package does not run;
+// the caller uses topdown.
+var ErrUnsupported = errors.New("not supported by the plan evaluator")
+
+// Program is a policy compiled to the plan IR, one plan per entrypoint.
+type Program struct {
+	plans []*block // plans[i] evaluates entrypoints[i]: its blocks in order
+	funcs []*function
+	// maxLocals is the most locals a plan needs; frameHint is room for the
+	// frames of calls (the sum of every function's locals).
+	maxLocals, frameHint int
+}
+
+type function struct {
+	name    string
+	params  []int
+	ret     int
+	blocks  []*block
+	nlocals int
+	memo    bool // a rule (input and data only): evaluated once per Eval
+	index   int
+}
+
+type block struct{ stmts []stmt }
+
+type opcode uint8
+
+const (
+	opNop opcode = iota
+	opReturn
+	opCall
+	opCallBuiltin
+	opBlock
+	opBreak
+	opDot
+	opLen
+	opScan
+	opNot
+	opAssignInt
+	opAssignVar
+	opAssignVarOnce
+	opResetLocal
+	opMakeNull
+	opMakeNumber // MakeNumberInt and MakeNumberRef: a constant number
+	opMakeArray
+	opMakeObject
+	opMakeSet
+	opEqual
+	opNotEqual
+	opIsArray
+	opIsObject
+	opIsSet
+	opIsDefined
+	opIsUndefined
+	opArrayAppend
+	opObjectInsert
+	opObjectInsertOnce
+	opSetAdd
+	opResultSetAdd
+)
+
+// operand is a local (k == nil) or a constant.
+type operand struct {
+	local int
+	k     *ast.Term
+}
+
+type stmt struct {
+	op      opcode
+	a, b, c operand // sources: a (and b, c) as each statement reads them
+	target  int     // the local written, or the key local of a scan
+	value   int     // the value local of a scan
+	index   int     // a break's index, a capacity
+	num     *ast.Term
+	blocks  []*block
+	fn      *function
+	bi      *builtinCall
+	args    []operand
+}
+
+type builtinCall struct {
+	name string
+	f    topdown.BuiltinFunc
+	decl *ast.Builtin
+}
+
+// Compile plans the modules' entrypoints (paths such as
+// "klaxon/triage/severity") with OPA's compiler and prepares the plans. It
+// returns an error wrapping ErrUnsupported when the plan uses what Eval does
+// not run, or the planner's error.
+func Compile(ctx context.Context, modules map[string]*ast.Module, entrypoints []string, caps *ast.Capabilities) (*Program, error) {
+	b := &bundle.Bundle{Data: map[string]any{}}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range modules {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		m := modules[name]
+		b.Modules = append(b.Modules, bundle.ModuleFile{Path: name, URL: name, Parsed: m.Copy(), Raw: []byte(m.String())})
+	}
+	c := compile.New().
+		WithTarget(compile.TargetPlan).
+		WithEntrypoints(entrypoints...).
+		WithBundle(b).
+		WithCapabilities(caps).
+		WithRegoVersion(ast.RegoV1).
+		WithPruneUnused(true).
+		WithEnablePrintStatements(false)
+	if err := c.Build(ctx); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	out := c.Bundle()
+	if out == nil || len(out.PlanModules) != 1 {
+		return nil, fmt.Errorf("plan: %w: no plan produced", ErrUnsupported)
+	}
+	var pol ir.Policy
+	if err := json.Unmarshal(out.PlanModules[0].Raw, &pol); err != nil {
+		return nil, fmt.Errorf("plan: decode: %w", err)
+	}
+	return fromPolicy(&pol, entrypoints)
+}
+
+// fromPolicy turns the planner's output into a Program.
+func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
+	if pol.Plans == nil || pol.Static == nil {
+		return nil, fmt.Errorf("plan: %w: empty policy", ErrUnsupported)
+	}
+	l := &linker{pol: pol, funcs: map[string]*function{}, builtins: map[string]*builtinCall{}}
+	for _, s := range pol.Static.Strings {
+		l.strings = append(l.strings, ast.StringTerm(s.Value))
+	}
+	for _, bf := range pol.Static.BuiltinFuncs {
+		f := topdown.GetBuiltin(bf.Name)
+		decl := ast.BuiltinMap[bf.Name]
+		if f == nil || decl == nil {
+			return nil, fmt.Errorf("plan: %w: builtin %s", ErrUnsupported, bf.Name)
+		}
+		l.builtins[bf.Name] = &builtinCall{name: bf.Name, f: f, decl: decl}
+	}
+	p := &Program{}
+	if pol.Funcs != nil {
+		for i, f := range pol.Funcs.Funcs {
+			fn := &function{name: f.Name, ret: int(f.Return), memo: len(f.Params) == 2, index: i}
+			for _, prm := range f.Params {
+				fn.params = append(fn.params, int(prm))
+			}
+			l.funcs[f.Name] = fn
+			p.funcs = append(p.funcs, fn)
+		}
+		for i, f := range pol.Funcs.Funcs {
+			fn := p.funcs[i]
+			l.maxLocal = max(fn.ret, slices.Max(append([]int{0}, fn.params...)))
+			for _, b := range f.Blocks {
+				lb, err := l.block(b)
+				if err != nil {
+					return nil, fmt.Errorf("plan: %s: %w", f.Name, err)
+				}
+				fn.blocks = append(fn.blocks, lb)
+			}
+			foldConstants(fn.blocks)
+			fn.nlocals = l.maxLocal + 1
+			p.frameHint += fn.nlocals
+		}
+	}
+	byName := map[string]*ir.Plan{}
+	for _, pl := range pol.Plans.Plans {
+		byName[pl.Name] = pl
+	}
+	for _, ep := range entrypoints {
+		pl, ok := byName[ep]
+		if !ok {
+			return nil, fmt.Errorf("plan: %w: no plan for %s", ErrUnsupported, ep)
+		}
+		l.maxLocal = int(ir.Data)
+		pb := &block{}
+		for _, b := range pl.Blocks {
+			lb, err := l.block(b)
+			if err != nil {
+				return nil, fmt.Errorf("plan: %s: %w", ep, err)
+			}
+			// Each of a plan's blocks is a block of its own.
+			pb.stmts = append(pb.stmts, stmt{op: opBlock, blocks: []*block{lb}})
+		}
+		foldConstants([]*block{pb})
+		p.plans = append(p.plans, pb)
+		p.maxLocals = max(p.maxLocals, l.maxLocal+1)
+	}
+	return p, nil
+}
+
+type linker struct {
+	pol      *ir.Policy
+	strings  []*ast.Term
+	funcs    map[string]*function
+	builtins map[string]*builtinCall
+	maxLocal int
+}
+
+func (l *linker) local(x ir.Local) int {
+	l.maxLocal = max(l.maxLocal, int(x))
+	return int(x)
+}
+
+func (l *linker) operand(o ir.Operand) (operand, error) {
+	// Decoded from JSON, values are pointers.
+	switch v := o.Value.(type) {
+	case *ir.Local:
+		return l.operand(ir.Operand{Value: *v})
+	case *ir.StringIndex:
+		return l.operand(ir.Operand{Value: *v})
+	case *ir.Bool:
+		return l.operand(ir.Operand{Value: *v})
+	case ir.Local:
+		return operand{local: l.local(v)}, nil
+	case ir.StringIndex:
+		if int(v) < 0 || int(v) >= len(l.strings) {
+			return operand{}, fmt.Errorf("%w: string index %d", ErrUnsupported, v)
+		}
+		return operand{k: l.strings[v]}, nil
+	case ir.Bool:
+		return operand{k: ast.BooleanTerm(bool(v))}, nil
+	}
+	return operand{}, fmt.Errorf("%w: operand %v", ErrUnsupported, o.Value)
+}
+
+func (l *linker) block(b *ir.Block) (*block, error) {
+	out := &block{stmts: make([]stmt, 0, len(b.Stmts))}
+	for _, s := range b.Stmts {
+		ls, err := l.stmt(s)
+		if err != nil {
+			return nil, err
+		}
+		out.stmts = append(out.stmts, ls)
+	}
+	return out, nil
+}
+
+func (l *linker) blocks(bs ...*ir.Block) ([]*block, error) {
+	out := make([]*block, 0, len(bs))
+	for _, b := range bs {
+		lb, err := l.block(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lb)
+	}
+	return out, nil
+}
+
+func (l *linker) stmt(s ir.Stmt) (stmt, error) {
+	var out stmt
+	var err error
+	op1 := func(o ir.Operand) operand {
+		var x operand
+		if err == nil {
+			x, err = l.operand(o)
+		}
+		return x
+	}
+	switch s := s.(type) {
+	case *ir.NopStmt:
+		out.op = opNop
+	case *ir.ReturnLocalStmt:
+		out = stmt{op: opReturn, a: operand{local: l.local(s.Source)}}
+	case *ir.CallStmt:
+		args := make([]operand, len(s.Args))
+		for i, a := range s.Args {
+			args[i] = op1(a)
+		}
+		out = stmt{args: args, target: l.local(s.Result)}
+		if fn, ok := l.funcs[s.Func]; ok {
+			if len(fn.params) != len(args) {
+				return out, fmt.Errorf("%w: call of %s with %d arguments", ErrUnsupported, s.Func, len(args))
+			}
+			out.op, out.fn = opCall, fn
+		} else if bi, ok := l.builtins[s.Func]; ok {
+			if bi.decl.Decl.Result() == nil || len(args) != len(bi.decl.Decl.FuncArgs().Args) || bi.decl.Decl.FuncArgs().Variadic != nil {
+				return out, fmt.Errorf("%w: call of builtin %s", ErrUnsupported, s.Func)
+			}
+			out.op, out.bi = opCallBuiltin, bi
+		} else {
+			return out, fmt.Errorf("%w: call of %s", ErrUnsupported, s.Func)
+		}
+	case *ir.BlockStmt:
+		out.op = opBlock
+		out.blocks, err = l.blocks(s.Blocks...)
+	case *ir.BreakStmt:
+		out = stmt{op: opBreak, index: int(s.Index)}
+	case *ir.DotStmt:
+		out = stmt{op: opDot, a: op1(s.Source), b: op1(s.Key), target: l.local(s.Target)}
+	case *ir.LenStmt:
+		out = stmt{op: opLen, a: op1(s.Source), target: l.local(s.Target)}
+	case *ir.ScanStmt:
+		out = stmt{op: opScan, a: operand{local: l.local(s.Source)}, target: l.local(s.Key), value: l.local(s.Value)}
+		out.blocks, err = l.blocks(s.Block)
+	case *ir.NotStmt:
+		out.op = opNot
+		out.blocks, err = l.blocks(s.Block)
+	case *ir.AssignIntStmt:
+		out = stmt{op: opAssignInt, num: ast.InternedTerm(int(s.Value)), target: l.local(s.Target)}
+	case *ir.AssignVarStmt:
+		out = stmt{op: opAssignVar, a: op1(s.Source), target: l.local(s.Target)}
+	case *ir.AssignVarOnceStmt:
+		out = stmt{op: opAssignVarOnce, a: op1(s.Source), target: l.local(s.Target)}
+	case *ir.ResetLocalStmt:
+		out = stmt{op: opResetLocal, target: l.local(s.Target)}
+	case *ir.MakeNullStmt:
+		out = stmt{op: opMakeNull, target: l.local(s.Target)}
+	case *ir.MakeNumberIntStmt:
+		out = stmt{op: opMakeNumber, num: ast.InternedTerm(int(s.Value)), target: l.local(s.Target)}
+	case *ir.MakeNumberRefStmt:
+		if s.Index < 0 || s.Index >= len(l.strings) {
+			return out, fmt.Errorf("%w: number index %d", ErrUnsupported, s.Index)
+		}
+		n := ast.Number(string(l.strings[s.Index].Value.(ast.String)))
+		if _, ok := n.Float64(); !ok {
+			return out, fmt.Errorf("%w: number %s", ErrUnsupported, n)
+		}
+		out = stmt{op: opMakeNumber, num: ast.NewTerm(n), target: l.local(s.Target)}
+	case *ir.MakeArrayStmt:
+		out = stmt{op: opMakeArray, index: int(s.Capacity), target: l.local(s.Target)}
+	case *ir.MakeObjectStmt:
+		out = stmt{op: opMakeObject, target: l.local(s.Target)}
+	case *ir.MakeSetStmt:
+		out = stmt{op: opMakeSet, target: l.local(s.Target)}
+	case *ir.EqualStmt:
+		out = stmt{op: opEqual, a: op1(s.A), b: op1(s.B)}
+	case *ir.NotEqualStmt:
+		out = stmt{op: opNotEqual, a: op1(s.A), b: op1(s.B)}
+	case *ir.IsArrayStmt:
+		out = stmt{op: opIsArray, a: op1(s.Source)}
+	case *ir.IsObjectStmt:
+		out = stmt{op: opIsObject, a: op1(s.Source)}
+	case *ir.IsSetStmt:
+		out = stmt{op: opIsSet, a: op1(s.Source)}
+	case *ir.IsDefinedStmt:
+		out = stmt{op: opIsDefined, a: operand{local: l.local(s.Source)}}
+	case *ir.IsUndefinedStmt:
+		out = stmt{op: opIsUndefined, a: operand{local: l.local(s.Source)}}
+	case *ir.ArrayAppendStmt:
+		out = stmt{op: opArrayAppend, a: op1(s.Value), target: l.local(s.Array)}
+	case *ir.ObjectInsertStmt:
+		out = stmt{op: opObjectInsert, a: op1(s.Key), b: op1(s.Value), target: l.local(s.Object)}
+	case *ir.ObjectInsertOnceStmt:
+		out = stmt{op: opObjectInsertOnce, a: op1(s.Key), b: op1(s.Value), target: l.local(s.Object)}
+	case *ir.SetAddStmt:
+		out = stmt{op: opSetAdd, a: op1(s.Value), target: l.local(s.Set)}
+	case *ir.ResultSetAddStmt:
+		out = stmt{op: opResultSetAdd, a: operand{local: l.local(s.Value)}}
+	default:
+		// WithStmt, CallDynamicStmt, ObjectMergeStmt and anything newer.
+		return out, fmt.Errorf("%w: %T", ErrUnsupported, s)
+	}
+	return out, err
+}
+
+// Options are one evaluation's input, data and bounds.
+type Options struct {
+	Input *ast.Term
+	Data  *ast.Term
+	// Time is the evaluation's time, as topdown's WithTime gives it to builtins.
+	Time *ast.Term
+	// Cancel, when set, stops the evaluation at the next loop iteration or
+	// call; Eval then returns a topdown cancellation error.
+	Cancel       topdown.Cancel
+	Capabilities *ast.Capabilities
+}
+
+// Eval evaluates every entrypoint and returns each one's value, nil where it
+// is undefined. On any error but a cancellation the caller should evaluate
+// with topdown, which also gives the error topdown would.
+func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
+	vm := &machine{
+		memo:   make([]*ast.Term, len(p.funcs)),
+		cancel: opts.Cancel,
+		bctx: topdown.BuiltinContext{
+			Context:      ctx,
+			Time:         opts.Time,
+			Cancel:       opts.Cancel,
+			Capabilities: opts.Capabilities,
+		},
+	}
+	vm.onOutput = vm.output
+	vm.stack = make([]*ast.Term, p.maxLocals+p.frameHint)
+	out := make([]*ast.Term, len(p.plans))
+	locals := vm.stack[:p.maxLocals:p.maxLocals]
+	vm.sp = p.maxLocals
+	for i, pl := range p.plans {
+		clear(locals)
+		locals[ir.Input], locals[ir.Data] = opts.Input, opts.Data
+		vm.result = nil
+		if _, err := vm.run(pl, locals); err != nil {
+			return nil, err
+		}
+		if vm.result != nil {
+			out[i] = vm.result
+		}
+	}
+	return out, nil
+}
+
+// machine is one evaluation's state.
+type machine struct {
+	memo   []*ast.Term // memo[f.index]: a rule's value, once computed
+	done   []bool
+	cancel topdown.Cancel
+	bctx   topdown.BuiltinContext
+	result *ast.Term
+	steps  int
+	// A builtin call's operands and outputs; onOutput is bound once.
+	args     []*ast.Term
+	out      *ast.Term
+	nout     int
+	onOutput func(*ast.Term) error
+	// stack holds the frames of the calls in progress.
+	stack []*ast.Term
+	sp    int
+}
+
+// retSignal is a block's result when a function returned: it unwinds every
+// enclosing block.
+const retSignal = 1 << 30
+
+var (
+	errConflict  = fmt.Errorf("%w: conflicting values", ErrUnsupported)
+	errBuiltin   = fmt.Errorf("%w: a builtin failed", ErrUnsupported)
+	errResults   = fmt.Errorf("%w: more than one result", ErrUnsupported)
+	errCancelled = &topdown.Error{Code: topdown.CancelErr, Message: "caller cancelled query execution"}
+)
+
+func (m *machine) read(o operand, locals []*ast.Term) *ast.Term {
+	if o.k != nil {
+		return o.k
+	}
+	return locals[o.local]
+}
+
+// run executes a block and returns -1 when it ran to its end, or the index
+// of the break that left it, as a Wasm `br` counts: 0 leaves this block, n
+// leaves n more enclosing ones; retSignal when a function returned.
+func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
+	for i := range b.stmts {
+		s := &b.stmts[i]
+		switch s.op {
+		case opNop:
+		case opReturn:
+			m.result = locals[s.a.local]
+			return retSignal, nil
+		case opCall:
+			v, err := m.call(s, locals)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			locals[s.target] = v
+		case opCallBuiltin:
+			v, err := m.builtin(s, locals)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			locals[s.target] = v
+		case opBlock:
+			for _, sub := range s.blocks {
+				r, err := m.run(sub, locals)
+				if err != nil {
+					return 0, err
+				}
+				if r >= 1 {
+					if r == retSignal {
+						return r, nil
+					}
+					return r - 1, nil
+				}
+			}
+		case opBreak:
+			return s.index, nil
+		case opDot:
+			src, key := m.read(s.a, locals), m.read(s.b, locals)
+			if src == nil || key == nil {
+				return 0, nil
+			}
+			v := dot(src.Value, key)
+			if v == nil {
+				return 0, nil
+			}
+			locals[s.target] = v
+		case opLen:
+			src := m.read(s.a, locals)
+			if src == nil {
+				return 0, nil
+			}
+			n, ok := length(src.Value)
+			if !ok {
+				return 0, nil
+			}
+			locals[s.target] = ast.InternedTerm(n)
+		case opScan:
+			r, err := m.scan(s, locals)
+			if err != nil || r != -1 {
+				return r, err
+			}
+		case opNot:
+			r, err := m.run(s.blocks[0], locals)
+			if err != nil {
+				return 0, err
+			}
+			switch {
+			case r == retSignal:
+				return r, nil
+			case r == -1: // the negated block is defined: not is undefined
+				return 0, nil
+			case r >= 1:
+				return r - 1, nil
+			}
+		case opAssignInt, opMakeNumber:
+			locals[s.target] = s.num
+		case opAssignVar:
+			locals[s.target] = m.read(s.a, locals)
+		case opAssignVarOnce:
+			v := m.read(s.a, locals)
+			if cur := locals[s.target]; cur != nil && v != nil && ast.Compare(cur.Value, v.Value) != 0 {
+				return 0, errConflict
+			}
+			locals[s.target] = v
+		case opResetLocal:
+			locals[s.target] = nil
+		case opMakeNull:
+			locals[s.target] = ast.InternedNullTerm
+		case opMakeArray:
+			locals[s.target] = ast.NewTerm(ast.NewArrayWithCapacity(s.index))
+		case opMakeObject:
+			locals[s.target] = ast.NewTerm(ast.NewObject())
+		case opMakeSet:
+			locals[s.target] = ast.NewTerm(ast.NewSet())
+		case opEqual, opNotEqual:
+			a, b := m.read(s.a, locals), m.read(s.b, locals)
+			if a == nil || b == nil {
+				return 0, nil
+			}
+			if eq := a == b || ast.Compare(a.Value, b.Value) == 0; eq != (s.op == opEqual) {
+				return 0, nil
+			}
+		case opIsArray:
+			if v := m.read(s.a, locals); v == nil || !isArray(v.Value) {
+				return 0, nil
+			}
+		case opIsObject:
+			if v := m.read(s.a, locals); v == nil || !isObject(v.Value) {
+				return 0, nil
+			}
+		case opIsSet:
+			if v := m.read(s.a, locals); v == nil || !isSet(v.Value) {
+				return 0, nil
+			}
+		case opIsDefined:
+			if locals[s.a.local] == nil {
+				return 0, nil
+			}
+		case opIsUndefined:
+			if locals[s.a.local] != nil {
+				return 0, nil
+			}
+		case opArrayAppend:
+			arr, v := locals[s.target], m.read(s.a, locals)
+			a, ok := arr.Value.(*ast.Array)
+			if !ok || v == nil {
+				return 0, fmt.Errorf("%w: append to %T", ErrUnsupported, arr.Value)
+			}
+			arr.Value = a.Append(v)
+		case opObjectInsert, opObjectInsertOnce:
+			obj, k, v := locals[s.target], m.read(s.a, locals), m.read(s.b, locals)
+			o, ok := obj.Value.(ast.Object)
+			if !ok || k == nil || v == nil {
+				return 0, fmt.Errorf("%w: insert into %T", ErrUnsupported, obj.Value)
+			}
+			if s.op == opObjectInsertOnce {
+				if cur := o.Get(k); cur != nil && ast.Compare(cur.Value, v.Value) != 0 {
+					return 0, errConflict
+				}
+			}
+			o.Insert(k, v)
+		case opSetAdd:
+			set, v := locals[s.target], m.read(s.a, locals)
+			st, ok := set.Value.(ast.Set)
+			if !ok || v == nil {
+				return 0, fmt.Errorf("%w: add to %T", ErrUnsupported, set.Value)
+			}
+			st.Add(v)
+		case opResultSetAdd:
+			// A plan's result is {"result": value}; a second, different one
+			// would be a conflict topdown reports its own way.
+			res := locals[s.a.local]
+			if res == nil {
+				return 0, fmt.Errorf("%w: undefined result", ErrUnsupported)
+			}
+			obj, ok := res.Value.(ast.Object)
+			if !ok || obj.Len() != 1 {
+				return 0, fmt.Errorf("%w: result %v", ErrUnsupported, locals[s.a.local])
+			}
+			v := obj.Get(resultKey)
+			if v == nil {
+				return 0, fmt.Errorf("%w: result %v", ErrUnsupported, obj)
+			}
+			if m.result != nil && ast.Compare(m.result.Value, v.Value) != 0 {
+				return 0, errResults
+			}
+			m.result = v
+		default:
+			return 0, fmt.Errorf("%w: opcode %d", ErrUnsupported, s.op)
+		}
+	}
+	return -1, nil
+}
+
+var resultKey = ast.StringTerm("result")
+
+// scan runs the scan's block for each element of its source, in the order
+// topdown enumerates them (sorted, for objects and sets). It returns -1 to
+// go on after the scan, or a break for the enclosing block.
+func (m *machine) scan(s *stmt, locals []*ast.Term) (int, error) {
+	src := locals[s.a.local]
+	if src == nil {
+		return 0, nil
+	}
+	switch x := src.Value.(type) {
+	case *ast.Array:
+		for i := range x.Len() {
+			if stop, r, err := m.scanOne(s, locals, ast.InternedTerm(i), x.Elem(i)); stop {
+				return r, err
+			}
+		}
+	case ast.Object:
+		it := x.KeysIterator() // sorted, as topdown enumerates
+		for k, ok := it.Next(); ok; k, ok = it.Next() {
+			if stop, r, err := m.scanOne(s, locals, k, x.Get(k)); stop {
+				return r, err
+			}
+		}
+	case ast.Set:
+		for _, k := range x.Slice() { // sorted
+			if stop, r, err := m.scanOne(s, locals, k, k); stop {
+				return r, err
+			}
+		}
+	}
+	return -1, nil
+}
+
+// scanOne runs a scan's block for one element; stop says the scan is over,
+// and r is then what the enclosing block does.
+func (m *machine) scanOne(s *stmt, locals []*ast.Term, k, v *ast.Term) (stop bool, r int, err error) {
+	if m.cancel != nil && m.cancel.Cancelled() {
+		return true, 0, errCancelled
+	}
+	locals[s.target], locals[s.value] = k, v
+	r, err = m.run(s.blocks[0], locals)
+	switch {
+	case err != nil:
+		return true, 0, err
+	case r == retSignal:
+		return true, r, nil
+	case r == 1:
+		return true, -1, nil
+	case r >= 2:
+		return true, r - 2, nil
+	}
+	return false, -1, nil
+}
+
+func (m *machine) call(s *stmt, locals []*ast.Term) (*ast.Term, error) {
+	fn := s.fn
+	if fn.memo {
+		// A rule's value does not change within one evaluation (no `with`
+		// reaches here): compute it once. Undefined is remembered too.
+		if m.done == nil {
+			m.done = make([]bool, len(m.memo))
+		}
+		if m.done[fn.index] {
+			return m.memo[fn.index], nil
+		}
+	}
+	if m.cancel != nil && m.cancel.Cancelled() {
+		return nil, errCancelled
+	}
+	m.steps++
+	if m.steps > maxCalls {
+		return nil, fmt.Errorf("%w: too many calls", ErrUnsupported)
+	}
+	frame := m.frame(fn.nlocals)
+	defer func() { m.sp -= fn.nlocals }()
+	for i, p := range fn.params {
+		v := m.read(s.args[i], locals)
+		if v == nil {
+			return nil, nil
+		}
+		frame[p] = v
+	}
+	saved := m.result
+	m.result = nil
+	var v *ast.Term
+	returned := false
+	for _, b := range fn.blocks {
+		r, err := m.run(b, frame)
+		if err != nil {
+			return nil, err
+		}
+		if r == retSignal {
+			v, returned = m.result, true
+			break
+		}
+		if r >= 1 {
+			break
+		}
+	}
+	if !returned {
+		v = frame[fn.ret]
+	}
+	m.result = saved
+	if fn.memo {
+		m.memo[fn.index], m.done[fn.index] = v, true
+	}
+	return v, nil
+}
+
+// frame returns n cleared locals on the stack.
+func (m *machine) frame(n int) []*ast.Term {
+	if m.sp+n > len(m.stack) {
+		// Frames in progress keep the old array; new ones use a larger one.
+		m.stack = make([]*ast.Term, max(2*len(m.stack), m.sp+n))
+	}
+	f := m.stack[m.sp : m.sp+n : m.sp+n]
+	clear(f)
+	m.sp += n
+	return f
+}
+
+// maxCalls bounds recursion the planner cannot (Rego has none, but a bug
+// should not overflow the stack).
+const maxCalls = 1 << 20
+
+func (m *machine) builtin(s *stmt, locals []*ast.Term) (*ast.Term, error) {
+	args := m.args[:0]
+	for _, a := range s.args {
+		v := m.read(a, locals)
+		if v == nil {
+			return nil, nil
+		}
+		args = append(args, v)
+	}
+	m.args = args
+	if m.bctx.Cache == nil {
+		m.bctx.Cache = builtins.Cache{}
+	}
+	m.out, m.nout = nil, 0
+	err := s.bi.f(m.bctx, args, m.onOutput)
+	clear(args)
+	if err != nil {
+		if topdown.IsCancel(err) {
+			return nil, errCancelled
+		}
+		return nil, fmt.Errorf("%w: %s: %v", errBuiltin, s.bi.name, err)
+	}
+	if m.nout > 1 {
+		return nil, errResults
+	}
+	return m.out, nil
+}
+
+func (m *machine) output(t *ast.Term) error {
+	m.out = t
+	m.nout++
+	return nil
+}
+
+// dot is opa_value_get: an object's value at key, an array's element at an
+// integer index, a set's element equal to key.
+func dot(v ast.Value, key *ast.Term) *ast.Term {
+	switch x := v.(type) {
+	case ast.Object:
+		return x.Get(key)
+	case *ast.Array:
+		n, ok := key.Value.(ast.Number)
+		if !ok {
+			return nil
+		}
+		i, ok := n.Int()
+		if !ok || i < 0 || i >= x.Len() {
+			return nil
+		}
+		return x.Elem(i)
+	case ast.Set:
+		if x.Contains(key) {
+			return key
+		}
+	}
+	return nil
+}
+
+func length(v ast.Value) (int, bool) {
+	switch x := v.(type) {
+	case *ast.Array:
+		return x.Len(), true
+	case ast.Object:
+		return x.Len(), true
+	case ast.Set:
+		return x.Len(), true
+	case ast.String:
+		return utf8.RuneCountInString(string(x)), true
+	}
+	return 0, false
+}
+
+func isArray(v ast.Value) bool  { _, ok := v.(*ast.Array); return ok }
+func isObject(v ast.Value) bool { _, ok := v.(ast.Object); return ok }
+func isSet(v ast.Value) bool    { _, ok := v.(ast.Set); return ok }

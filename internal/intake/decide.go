@@ -18,7 +18,8 @@ type Current struct {
 	// ResolvedAt is when it was resolved; zero when open, or resolved at a time not
 	// known yet (the controller has not stamped it).
 	ResolvedAt time.Time
-	// Firing holds the fingerprints of its alerts that are firing.
+	// Firing holds the fingerprints of its alerts that are firing. Decide never
+	// changes it, so callers may share one set between decisions.
 	Firing *FiringSet
 	// Notes is the number of spec.notes, which are bounded.
 	Notes int
@@ -100,6 +101,11 @@ func Decide(cur *Current, alerts []Alert, p Policy, now time.Time) Plan {
 	if cur == nil {
 		return open(0, alerts)
 	}
+	if cur.State != klaxonv1.StateResolved && allTracked(cur.Firing, alerts) {
+		// Only repeats of alerts the open incident tracks as firing: the bulk of a
+		// storm, decided without copying the set.
+		return Plan{Action: ActionCount, Lead: -1}
+	}
 	reopen := false
 	if cur.State == klaxonv1.StateResolved {
 		lead := firstNew(cur, alerts)
@@ -111,7 +117,7 @@ func Decide(cur *Current, alerts []Alert, p Policy, now time.Time) Plan {
 		}
 	}
 
-	set := NewFiringSet(cur.Firing.List(), cur.Firing.Overflow)
+	set := cur.Firing.Clone()
 	removed := false
 	for _, a := range alerts {
 		if a.Status == StatusFiring {
@@ -140,6 +146,16 @@ func Decide(cur *Current, alerts []Alert, p Policy, now time.Time) Plan {
 		return Plan{Action: ActionCount, Lead: -1}
 	}
 	return plan
+}
+
+// allTracked reports whether every alert is firing and in the set.
+func allTracked(set *FiringSet, alerts []Alert) bool {
+	for _, a := range alerts {
+		if a.Status != StatusFiring || !set.Contains(a.Fingerprint) {
+			return false
+		}
+	}
+	return true
 }
 
 // open plans the group's incident number seq.

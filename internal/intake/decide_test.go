@@ -163,3 +163,43 @@ func TestFiringSet(t *testing.T) {
 		t.Error("an empty set is not []")
 	}
 }
+
+func TestFiringSetCovers(t *testing.T) {
+	ab, a := NewFiringSet([]string{"a", "b"}, false), NewFiringSet([]string{"a"}, false)
+	for _, tc := range []struct {
+		name string
+		s, o *FiringSet
+		want bool
+	}{
+		{"equal", a, NewFiringSet([]string{"a"}, false), true},
+		{"grown", ab, a, true},
+		{"shrunk", a, ab, false},
+		{"other", NewFiringSet([]string{"c"}, false), a, false},
+		{"overflowed", NewFiringSet([]string{"a"}, true), a, true},
+		{"lost the overflow", a, NewFiringSet([]string{"a"}, true), false},
+		{"empty covers empty", NewFiringSet(nil, false), NewFiringSet(nil, false), true},
+	} {
+		if got := tc.s.Covers(tc.o); got != tc.want {
+			t.Errorf("%s: %q covers %q = %v; want %v", tc.name, tc.s.List(), tc.o.List(), got, tc.want)
+		}
+	}
+}
+
+// TestDecideLeavesCurrentAlone: the index shares one firing set between decisions;
+// Decide must not change it, whatever it plans.
+func TestDecideLeavesCurrentAlone(t *testing.T) {
+	now := time.Now()
+	for _, state := range []klaxonv1.IncidentState{klaxonv1.StateTriggered, klaxonv1.StateResolved} {
+		cur := &Current{Name: "x", State: state, ResolvedAt: now.Add(-time.Second), Firing: NewFiringSet([]string{"a", "b"}, false)}
+		for _, alerts := range [][]Alert{
+			{{Status: StatusFiring, Fingerprint: "a"}},
+			{{Status: StatusFiring, Fingerprint: "c"}},
+			{{Status: StatusResolved, Fingerprint: "a"}, {Status: StatusResolved, Fingerprint: "b"}},
+		} {
+			Decide(cur, alerts, Policy{FlapWindow: time.Hour}, now)
+			if got := cur.Firing.List(); len(got) != 2 || got[0] != "a" || got[1] != "b" || cur.Firing.Overflow {
+				t.Fatalf("%s, %+v: the current set became %q", state, alerts, got)
+			}
+		}
+	}
+}

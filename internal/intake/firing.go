@@ -43,6 +43,11 @@ func NewFiringSet(fingerprints []string, overflow bool) *FiringSet {
 	return s
 }
 
+// Clone returns a copy of the set that can change without changing s.
+func (s *FiringSet) Clone() *FiringSet {
+	return &FiringSet{fingerprints: slices.Clone(s.fingerprints), Overflow: s.Overflow}
+}
+
 // Add marks a fingerprint firing and reports whether the set changed.
 func (s *FiringSet) Add(fp string) bool {
 	fp = TrackedFingerprint(fp)
@@ -85,6 +90,20 @@ func (s *FiringSet) List() []string { return slices.Clone(s.fingerprints) }
 // Equal reports whether two sets hold the same fingerprints and overflow flag.
 func (s *FiringSet) Equal(o *FiringSet) bool {
 	return s.Overflow == o.Overflow && slices.Equal(s.fingerprints, o.fingerprints)
+}
+
+// Covers reports whether s holds every fingerprint of o, and overflowed if o did: s
+// only added to o.
+func (s *FiringSet) Covers(o *FiringSet) bool {
+	if o.Overflow && !s.Overflow {
+		return false
+	}
+	for _, fp := range o.fingerprints {
+		if _, found := slices.BinarySearch(s.fingerprints, fp); !found {
+			return false
+		}
+	}
+	return true
 }
 
 // EncodeFiring renders fingerprints for the klaxon.dev/firing annotation: a JSON

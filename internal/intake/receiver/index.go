@@ -39,8 +39,7 @@ type entry struct {
 	groupKey        string
 	state           klaxonv1.IncidentState
 	resolvedAt      time.Time
-	firing          []string
-	overflow        bool
+	firing          *intake.FiringSet // never changed once indexed: shared with readers
 	notes           []klaxonv1.IncidentNote
 	alerts          klaxonv1.AlertSummary
 }
@@ -93,7 +92,8 @@ func (x *index) removeLocked(e *entry) {
 }
 
 // current returns the newest incident of a source's group (nil when there is none)
-// and the resourceVersion it was read at. The result is the caller's to keep.
+// and the resourceVersion it was read at. The result is the caller's to keep, but
+// its Firing set is the index's, shared: replace it, never change it.
 func (x *index) current(namespace, source, groupKey string) (*intake.Current, string) {
 	id := groupID{namespace: namespace, hash: intake.GroupHash(source, groupKey)}
 	x.mu.RLock()
@@ -112,7 +112,7 @@ func (x *index) current(namespace, source, groupKey string) (*intake.Current, st
 	}
 	return &intake.Current{
 		Name: best.key.Name, Seq: best.seq, State: best.state, ResolvedAt: best.resolvedAt,
-		Firing: intake.NewFiringSet(best.firing, best.overflow), Notes: len(best.notes),
+		Firing: best.firing, Notes: len(best.notes),
 	}, best.resourceVersion
 }
 
@@ -170,6 +170,9 @@ func entryOf(inc *klaxonv1.Incident) (*entry, bool) {
 		return nil, false
 	}
 	firing, ok := intake.DecodeFiring(inc.Annotations[klaxonv1.AnnotationFiring])
+	// An unreadable set (edited by hand) counts as overflowed: no resolution is
+	// inferred from it.
+	overflow := !ok || inc.Annotations[klaxonv1.AnnotationFiringOverflow] == "true"
 	e := &entry{
 		key:             types.NamespacedName{Namespace: inc.Namespace, Name: inc.Name},
 		group:           groupID{namespace: inc.Namespace, hash: hash},
@@ -178,10 +181,7 @@ func entryOf(inc *klaxonv1.Incident) (*entry, bool) {
 		source:          src.Name,
 		groupKey:        src.GroupKey,
 		state:           inc.Spec.State,
-		firing:          firing,
-		// An unreadable set (edited by hand) counts as overflowed: no resolution is
-		// inferred from it.
-		overflow: !ok || inc.Annotations[klaxonv1.AnnotationFiringOverflow] == "true",
+		firing:          intake.NewFiringSet(firing, overflow),
 	}
 	if e.state == "" {
 		e.state = klaxonv1.StateTriggered

@@ -219,10 +219,16 @@ func TestAlertsBecomeIncidents(t *testing.T) {
 		t.Fatalf("status.alerts after the flush: %+v", inc.Status.Alerts)
 	}
 
-	// A second alert of the group is tracked; resolving one of two keeps it open.
+	// A second alert of the group is tracked, coalesced like a count: written by the
+	// flush, not by the request; resolving one of two keeps it open.
+	rv := incident(t, ns, name).ResourceVersion
 	send(replicas[1], firing("f2", "DiskFull", start))
+	if got := incident(t, ns, name); got.ResourceVersion != rv {
+		t.Errorf("a further alert wrote the incident before a flush: firing %s", got.Annotations[klaxonv1.AnnotationFiring])
+	}
+	flushAll()
 	if got := incident(t, ns, name).Annotations[klaxonv1.AnnotationFiring]; got != `["f1","f2"]` {
-		t.Errorf("firing %s", got)
+		t.Errorf("firing %s after the flush", got)
 	}
 	resp = send(replicas[0], resolved("f1", "DiskFull", start))
 	if len(resp.Resolved) != 0 || incident(t, ns, name).Spec.State != klaxonv1.StateTriggered {
@@ -235,7 +241,10 @@ func TestAlertsBecomeIncidents(t *testing.T) {
 		t.Fatalf("all resolved: %+v; state %s by %q", resp, inc.Spec.State, inc.Annotations[klaxonv1.AnnotationStateChangedBy])
 	}
 
-	// It fires again two minutes later: flapping, the same incident reopens.
+	// It fires again two minutes later: flapping, the same incident reopens, in the
+	// request, on a replica that has seen the resolution (one that has not yet keeps
+	// the alert pending, and its flush reopens: TestPendingAlertResolvedElsewhereReopens).
+	waitIndexedVersion(t, replicas[0], inc)
 	clock.Add(2 * time.Minute)
 	resp = send(replicas[0], firing("f1", "DiskFull", clock.Now()))
 	inc = incident(t, ns, name)
@@ -338,7 +347,7 @@ func TestStoreReadsWhatItsIndexMissed(t *testing.T) {
 	if err := api.Create(context.Background(), intake.NewIncident(src, first, plan, "", "", now)); err != nil {
 		t.Fatal(err)
 	}
-	blind := &store{c: api, reader: api, index: newIndex()} // an index that saw nothing
+	blind := newStore(api, api, newIndex()) // an index that saw nothing
 	second := first
 	second.Fingerprint = "b"
 	out, err := blind.ingest(context.Background(), src, []group{{key: "g", alerts: []intake.Alert{second}, downgrades: make([]downgrade, 1)}}, now)
@@ -347,6 +356,10 @@ func TestStoreReadsWhatItsIndexMissed(t *testing.T) {
 	}
 	if out[0].opened || out[0].incident.Name != intake.IncidentName("am", "g", 0) {
 		t.Fatalf("outcome %+v; want attached to incident 0", out[0])
+	}
+	// "b" joined an open incident: it waits for the flush.
+	if err := blind.flushGroup(context.Background(), groupRef{namespace: ns, source: "am", key: "g"}, now); err != nil {
+		t.Fatal(err)
 	}
 	if got := incident(t, ns, out[0].incident.Name).Annotations[klaxonv1.AnnotationFiring]; got != `["a","b"]` {
 		t.Errorf("firing %s", got)

@@ -33,13 +33,17 @@ const lastReceivedResolution = 10 * time.Second
 // of writes per second, so an alert storm costs the API server a write per incident
 // per interval instead of one per alert.
 //
-// What it holds is lost if the process dies before a flush: a few seconds of counts,
-// never an incident, a resolution or a firing alert, which are written before the
-// request that carries them is answered.
+// It also writes the store's pending alerts (further firing alerts of open
+// incidents), first, within the same budget.
+//
+// What it holds is lost if the process dies before a flush: a few seconds of counts
+// and of further alerts joining open incidents, never an incident or a resolution,
+// which are written before the request that carries them is answered.
 type coalescer struct {
 	c        client.Client
 	reader   client.Reader // uncached, to recover from a conflict
 	index    *index
+	store    *store
 	interval time.Duration
 	budget   *rate.Limiter
 	now      func() time.Time
@@ -66,9 +70,9 @@ type windowCounts struct {
 	since                  time.Time
 }
 
-func newCoalescer(c client.Client, reader client.Reader, idx *index, interval time.Duration, writesPerSecond float64, now func() time.Time) *coalescer {
+func newCoalescer(c client.Client, reader client.Reader, idx *index, st *store, interval time.Duration, writesPerSecond float64, now func() time.Time) *coalescer {
 	burst := max(1, int(writesPerSecond))
-	return &coalescer{c: c, reader: reader, index: idx, interval: interval,
+	return &coalescer{c: c, reader: reader, index: idx, store: st, interval: interval,
 		budget: rate.NewLimiter(rate.Limit(writesPerSecond), burst), now: now,
 		incidents: map[types.NamespacedName]*incidentCounts{},
 		windows:   map[types.NamespacedName]*windowCounts{},
@@ -121,11 +125,13 @@ func (c *coalescer) received(source types.NamespacedName, now time.Time) {
 	}
 }
 
-// pending is the number of objects with counts not yet written.
+// pending is the number of objects with counts, and of groups with alerts, not yet
+// written.
 func (c *coalescer) pending() int {
+	groups := len(c.store.pendingGroups())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.incidents) + len(c.windows) + len(c.sources)
+	return groups + len(c.incidents) + len(c.windows) + len(c.sources)
 }
 
 // Start flushes every interval until ctx ends, then once more, so a graceful
@@ -150,8 +156,9 @@ func (c *coalescer) Start(ctx context.Context) error {
 // NeedLeaderElection is false: every replica receives alerts and flushes its counts.
 func (c *coalescer) NeedLeaderElection() bool { return false }
 
-// flush writes what is pending, oldest first, within the budget; what the budget
-// or an error leaves stays pending (and keeps coalescing) for the next flush.
+// flush writes what is pending, within the budget: the store's pending alerts first
+// (what a crash would lose that matters most), then counts, oldest first; what the
+// budget or an error leaves stays pending (and keeps coalescing) for the next flush.
 func (c *coalescer) flush(ctx context.Context) {
 	c.flushing.Lock()
 	defer c.flushing.Unlock()
@@ -161,7 +168,12 @@ func (c *coalescer) flush(ctx context.Context) {
 		run   func() error
 		what  string
 	}
-	var jobs []job
+	var alerts, jobs []job
+	now := c.now()
+	for ref, since := range c.store.pendingGroups() {
+		alerts = append(alerts, job{since, func() error { return c.store.flushGroup(ctx, ref, now) },
+			fmt.Sprintf("alert group %q of %s/%s", ref.key, ref.namespace, ref.source)})
+	}
 	c.mu.Lock()
 	for key, p := range c.incidents {
 		jobs = append(jobs, job{p.since, func() error { return c.flushIncident(ctx, key) }, "incident " + key.String()})
@@ -173,10 +185,12 @@ func (c *coalescer) flush(ctx context.Context) {
 		jobs = append(jobs, job{at, func() error { return c.flushSource(ctx, key) }, "alert source " + key.String()})
 	}
 	c.mu.Unlock()
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].since.Before(jobs[j].since) })
+	for _, js := range [][]job{alerts, jobs} {
+		sort.Slice(js, func(i, j int) bool { return js[i].since.Before(js[j].since) })
+	}
 
 	deadline := time.Now().Add(c.interval)
-	for _, j := range jobs {
+	for _, j := range append(alerts, jobs...) {
 		// Stop at the next tick's time: the budget is spent, and the next flush
 		// starts from the oldest again.
 		if c.budget.Tokens() < 1 && time.Now().After(deadline) {

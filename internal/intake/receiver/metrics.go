@@ -30,7 +30,7 @@ var (
 
 	incidentWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "klaxon_intake_incident_writes_total",
-		Help: "Writes of incidents by intake: create, update (firing alerts, state), status (coalesced counts).",
+		Help: "Writes of incidents by intake: create, update (a request's resolution, reopen or resolved alert), pending (further firing alerts, written by the flush), status (coalesced counts).",
 	}, []string{"operation"})
 )
 

@@ -7,13 +7,17 @@
 // limit, parses it with package intake, applies the tenant's and the provider's
 // maintenance windows, and turns the alerts into Incidents. It runs on every replica.
 //
-// What an answer means: a 2xx says every incident the request opened, every alert it
-// started tracking as firing, and every resolution and reopen it caused is stored in
-// the API server. Counts (status.alerts count, firstSeen, lastSeen, fingerprints; a
-// window's suppressed and downgraded; a source's lastReceivedAt) are coalesced in
-// memory and written at most once per object per flush interval. A crash loses those
-// few seconds of counts, never an incident or a resolution. A request that fails
-// (5xx) may have persisted some of its groups; the sender's retry finds them and only
+// What an answer means: a 2xx says every incident the request opened, and every
+// resolution and reopen it caused (with the firing set it follows from), is stored in
+// the API server. A further firing alert joining an open incident (a new instance in
+// its group) is kept in memory like a count: every decision of this replica sees it,
+// and it is written within a flush interval, or with the next write of the incident.
+// Counts (status.alerts count, firstSeen, lastSeen, fingerprints; a window's
+// suppressed and downgraded; a source's lastReceivedAt) are coalesced in memory and
+// written at most once per object per flush interval. A crash loses those few seconds
+// of counts and of further alerts, never an incident or a resolution; see README.md
+// (Alert intake) for what losing a further alert means. A request that fails (5xx)
+// may have persisted some of its groups; the sender's retry finds them and only
 // counts their alerts again.
 package receiver
 
@@ -110,10 +114,11 @@ func New(mgr ctrl.Manager, opts Options) (*Receiver, error) {
 		return nil, fmt.Errorf("indexing incidents by alert group: %w", err)
 	}
 	c, reader := mgr.GetClient(), mgr.GetAPIReader()
+	st := newStore(c, reader, idx)
 	r := &Receiver{
 		c: c, reader: reader, index: idx, synced: reg.HasSynced,
-		store:     &store{c: c, reader: reader, index: idx},
-		coalescer: newCoalescer(c, reader, idx, opts.FlushInterval, opts.FlushWritesPerSecond, opts.Now),
+		store:     st,
+		coalescer: newCoalescer(c, reader, idx, st, opts.FlushInterval, opts.FlushWritesPerSecond, opts.Now),
 		secrets:   newSecrets(reader, opts.Now),
 		limits:    newLimits(),
 		windows:   newWindows(c, opts.SystemNamespace),

@@ -29,6 +29,7 @@ type ingestResult struct {
 	notified                    int           // groups the peer paged or notified at the sink
 	groups                      int
 	writes                      []measure.ResourceCount // kube-apiserver's, over Klaxon's run
+	intakeWrites                map[string]float64      // Klaxon's intake's own incident writes, by operation
 }
 
 func (r *ingestResult) rate() float64 {

@@ -91,7 +91,7 @@ func run(args []string) int {
 	idle, cancelIdle := context.WithTimeout(ctx, time.Minute)
 	_ = measure.WaitIdle(idle, c.scrape, time.Second)
 	cancelIdle()
-	a0 := h.apiserverMetrics()
+	a0, m0 := h.apiserverMetrics(), c.scrape()
 	var profiled []<-chan struct{}
 	if o.profile > 0 {
 		profiled = append(profiled, c.profile(o.profile, filepath.Join(o.out, "klaxon-ingest.pprof")),
@@ -105,6 +105,7 @@ func run(args []string) int {
 		<-done
 	}
 	k.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
+	k.intakeWrites = intakeWrites(c.scrape().Minus(m0))
 	var rep *stream
 	var kr, ar *ingestResult
 	sent := s.sent
@@ -145,7 +146,7 @@ func run(args []string) int {
 	idle, cancelIdle = context.WithTimeout(ctx, 2*time.Minute)
 	_ = measure.WaitIdle(idle, c.scrape, 2*time.Second)
 	cancelIdle()
-	m0, a0 := c.scrape(), h.apiserverMetrics()
+	m0, a0 = c.scrape(), h.apiserverMetrics()
 	kf, err := h.firstPage(ctx, h.klaxonTarget(c), "page-klaxon-")
 	if err != nil {
 		return fail("first page through Klaxon", err)

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -100,6 +102,14 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	fmt.Fprintf(w, "  Klaxon (after the repeats below too): %d incidents for %d groups (%d expected), duplicate incidents %d; status.alerts.count adds up to %d of %d alerts accepted (after %s); %d fingerprints of %d distinct alerts\n",
 		chk.incidents, chk.groups, chk.expected, chk.duplicates, chk.counted, chk.sent, chk.countWait.Round(100*time.Millisecond), chk.fingerprints, chk.distinct)
 	fmt.Fprintf(w, "  kube-apiserver writes during Klaxon's run, per 1,000 alerts: %s\n", measure.PerIncident(k.writes, k.alerts/1000))
+	if len(k.intakeWrites) > 0 {
+		ops := slices.Sorted(maps.Keys(k.intakeWrites))
+		parts := make([]string, 0, len(ops))
+		for _, op := range ops {
+			parts = append(parts, fmt.Sprintf("%s %.2f", op, k.intakeWrites[op]*1000/float64(k.alerts)))
+		}
+		fmt.Fprintf(w, "  of which intake's own (klaxon_intake_incident_writes_total), per 1,000 alerts: %s\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(w, "  IncidentDecisions of these incidents: %d, of which %d not referred to by status (taken again after a status write lost a race)\n",
 		chk.decisions, chk.orphans)
 	fmt.Fprintf(w, "  target >= %.0f alerts/s: %s; zero duplicate incidents: %s\n", targetRate, verdict(k.rate() >= targetRate && k.failed == 0),
@@ -172,4 +182,16 @@ func printRepeats(w io.Writer, k, a *ingestResult) {
 	if k.rate() >= targetRate {
 		fmt.Fprintf(w, "  repeats alone: Klaxon above %.0f alerts/s\n", targetRate)
 	}
+}
+
+// intakeWrites reads intake's incident writes by operation from the controller's
+// metrics (a difference of two scrapes).
+func intakeWrites(m measure.Metrics) map[string]float64 {
+	out := map[string]float64{}
+	for _, op := range []string{"create", "update", "pending", "status"} {
+		if n := m.Sum("klaxon_intake_incident_writes_total", `operation="`+op+`"`); n > 0 {
+			out[op] = n
+		}
+	}
+	return out
 }

@@ -43,6 +43,9 @@ type Options struct {
 	Notify dispatch.Options
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
+	// IncidentWorkers is how many incidents are reconciled at once; DefaultIncidentWorkers
+	// when zero.
+	IncidentWorkers int
 	// PostmortemCacheDir holds the local bare caches of the PostmortemRepositories'
 	// remotes, one directory each, reused across restarts; empty for a temporary
 	// directory removed at stop (each start then fetches the remotes again).
@@ -53,6 +56,13 @@ type Options struct {
 	policiesLoaded func() bool
 }
 
+// DefaultIncidentWorkers is how many incidents are reconciled at once by default.
+// A reconcile mostly waits: on the API server for its claim and its record, on a
+// receiver for a page. Pages fall due on whole seconds (status keeps seconds), so
+// all those due in one second are released at once; with fewer workers than that
+// burst, later pages wait behind earlier ones' result writes.
+const DefaultIncidentWorkers = 32
+
 // escalationPolicyIndex indexes incidents by the escalation policy they follow, so an
 // edit of the policy reaches them at once.
 const escalationPolicyIndex = ".status.escalationPolicy"
@@ -61,6 +71,9 @@ const escalationPolicyIndex = ".status.escalationPolicy"
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.IncidentWorkers == 0 {
+		opts.IncidentWorkers = DefaultIncidentWorkers
 	}
 	refs := references.Resolver{SystemNamespace: opts.SystemNamespace}
 	recorder := mgr.GetEventRecorder("klaxon")
@@ -110,8 +123,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := ctrl.NewControllerManagedBy(mgr).
 		For(&klaxonv1.Incident{}).
 		Named("incident").
-		// Deliveries wait on receivers: several incidents are worked on at once.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.IncidentWorkers}).
 		Watches(&klaxonv1.EscalationPolicy{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				var list klaxonv1.IncidentList

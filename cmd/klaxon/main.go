@@ -46,6 +46,7 @@ type config struct {
 	systemNamespace string
 	qps             float64
 	burst           int
+	incidentWorkers int
 	webhookPort     int
 	webhookCertDir  string
 	policyTimeout   time.Duration
@@ -66,6 +67,7 @@ func main() {
 	flag.StringVar(&cfg.systemNamespace, "system-namespace", klaxonv1.DefaultSystemNamespace, "the provider's namespace, whose policies and groups apply to every tenant")
 	flag.Float64Var(&cfg.qps, "kube-api-qps", 50, "steady queries per second to the Kubernetes API")
 	flag.IntVar(&cfg.burst, "kube-api-burst", 100, "burst of queries to the Kubernetes API")
+	flag.IntVar(&cfg.incidentWorkers, "incident-workers", controllers.DefaultIncidentWorkers, "incidents reconciled at once (each mostly waits on the API server or a receiver)")
 	flag.IntVar(&cfg.webhookPort, "webhook-port", 9443, "port the admission webhook server listens on (every replica serves it)")
 	flag.StringVar(&cfg.webhookCertDir, "webhook-cert-dir", "", "directory with the webhook serving certificate (tls.crt, tls.key); controller-runtime's default when empty")
 	flag.DurationVar(&cfg.policyTimeout, "policy-timeout", policy.DefaultTimeout, "deadline of one policy's evaluation at a decision point; past it the built-in default decides")
@@ -166,7 +168,7 @@ func run(ctx context.Context, cfg config) error {
 		external = "http://localhost" + cfg.httpAddr[strings.LastIndex(cfg.httpAddr, ":"):]
 	}
 	opts := controllers.Options{SystemNamespace: cfg.systemNamespace, Engine: engine,
-		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}, PostmortemCacheDir: cfg.postmortemCache}
+		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}, PostmortemCacheDir: cfg.postmortemCache, IncidentWorkers: cfg.incidentWorkers}
 	if local != nil {
 		local.httpURL = external
 	}

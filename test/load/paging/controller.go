@@ -48,6 +48,7 @@ func runController(args []string) error {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the API server")
 	qps := fs.Float64("kube-api-qps", 50, "as klaxon's --kube-api-qps")
 	burst := fs.Int("kube-api-burst", 100, "as klaxon's --kube-api-burst")
+	workers := fs.Int("incident-workers", controllers.DefaultIncidentWorkers, "as klaxon's --incident-workers")
 	metricsAddr := fs.String("metrics-bind-address", "0", "metrics endpoint")
 	pprofAddr := fs.String("pprof-bind-address", "", "net/http/pprof endpoint; empty for none")
 	_ = fs.Parse(args)
@@ -87,7 +88,7 @@ func runController(args []string) error {
 		return fmt.Errorf("loading the built-in policies: %w", err)
 	}
 	if err := controllers.SetupWithManager(mgr, controllers.Options{SystemNamespace: klaxonv1.DefaultSystemNamespace, Engine: engine,
-		Notify: dispatch.Options{BaseURL: "http://klaxon.load.test", LinkKeys: [][]byte{linkKey}}}); err != nil {
+		IncidentWorkers: *workers, Notify: dispatch.Options{BaseURL: "http://klaxon.load.test", LinkKeys: [][]byte{linkKey}}}); err != nil {
 		return err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -162,7 +163,7 @@ func startController(h *harness, name string, setting qpsSetting) (*controllerPr
 		pprofURL: "http://" + pprofAddr + "/debug/pprof", ready: make(chan struct{}), exited: make(chan error, 1)}
 	c.cmd = exec.Command(self, controllerRole, "-kubeconfig", h.kubeconfig,
 		"-kube-api-qps", fmt.Sprint(setting.qps), "-kube-api-burst", fmt.Sprint(setting.burst),
-		"-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr)
+		"-incident-workers", fmt.Sprint(h.opts.workers), "-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr)
 	c.cmd.Stderr = logFile
 	// A harness killed mid-run takes its controller with it.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

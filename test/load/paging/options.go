@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/klaxon-ops/klaxon/controllers"
 )
 
 // options are the harness's flags: the sizes of both phases, so that a quick run is
@@ -15,6 +17,7 @@ type options struct {
 	out       string
 	createQPS int // the load generator's client limit, far above what it sends
 	profile   bool
+	workers   int // the controller's --incident-workers
 
 	// Phase 1: incident created -> first page.
 	firstPage bool
@@ -42,6 +45,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "", "directory for logs, kubeconfig and profiles; a new temporary one when empty")
 	fs.IntVar(&o.createQPS, "create-qps", 2000, "client QPS and burst of the load generator")
 	fs.BoolVar(&o.profile, "profile", false, "write CPU profiles of the controller and kube-apiserver to -out")
+	fs.IntVar(&o.workers, "incident-workers", controllers.DefaultIncidentWorkers, "controller --incident-workers")
 
 	phases := fs.String("phases", "first-page,escalation", "phases to run, comma-separated: first-page, escalation")
 	settings := fs.String("first-page-qps", "50/100", "controller --kube-api-qps/--kube-api-burst to measure phase 1 at; a comma-separated list runs it once per setting")

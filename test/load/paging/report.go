@@ -26,6 +26,7 @@ func printHeader(w io.Writer, o options) {
 	fmt.Fprintf(w, "command: %s\n", strings.Join(append([]string{"go run ./test/load/paging"}, os.Args[1:]...), " "))
 	fmt.Fprintf(w, "machine: %d cores, load average %s; %s, kube-apiserver %s (etcd without fsync); targets from %s\n",
 		runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version(), testenv.K8sVersion, targetsReference)
+	fmt.Fprintf(w, "controller: --incident-workers %d\n", o.workers)
 }
 
 func verdict(ok bool) string {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -41,6 +42,9 @@ type Program struct {
 	// maxLocals is the most locals a plan needs; frameHint is room for the
 	// frames of calls (the sum of every function's locals).
 	maxLocals, frameHint int
+	pool                 sync.Pool // of *machine
+	// npaths is how many paths from input and data lookups read.
+	npaths int
 }
 
 type function struct {
@@ -108,6 +112,12 @@ type stmt struct {
 	fn      *function
 	bi      *builtinCall
 	args    []operand
+	// cached: a Dot whose source is part of input or data, which no
+	// evaluation changes; its result is remembered by source and key.
+	// path, when not 0, is 1 + the number of the path from input or data
+	// the Dot reads: its result is remembered in that slot.
+	cached bool
+	path   int
 }
 
 type builtinCall struct {
@@ -159,7 +169,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 	if pol.Plans == nil || pol.Static == nil {
 		return nil, fmt.Errorf("plan: %w: empty policy", ErrUnsupported)
 	}
-	l := &linker{pol: pol, funcs: map[string]*function{}, builtins: map[string]*builtinCall{}}
+	l := &linker{pol: pol, funcs: map[string]*function{}, builtins: map[string]*builtinCall{}, paths: map[string]int{}}
 	for _, s := range pol.Static.Strings {
 		l.strings = append(l.strings, ast.StringTerm(s.Value))
 	}
@@ -192,6 +202,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 				fn.blocks = append(fn.blocks, lb)
 			}
 			foldConstants(fn.blocks)
+			l.markPureDots(fn.blocks, fn.params)
 			fn.nlocals = l.maxLocal + 1
 			p.frameHint += fn.nlocals
 		}
@@ -216,9 +227,11 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 			pb.stmts = append(pb.stmts, stmt{op: opBlock, blocks: []*block{lb}})
 		}
 		foldConstants([]*block{pb})
+		l.markPureDots([]*block{pb}, []int{int(ir.Input), int(ir.Data)})
 		p.plans = append(p.plans, pb)
 		p.maxLocals = max(p.maxLocals, l.maxLocal+1)
 	}
+	p.npaths = len(l.pathNames)
 	return p, nil
 }
 
@@ -228,6 +241,9 @@ type linker struct {
 	funcs    map[string]*function
 	builtins map[string]*builtinCall
 	maxLocal int
+	// paths numbers the paths from input and data lookups read.
+	paths     map[string]int
+	pathNames []string
 }
 
 func (l *linker) local(x ir.Local) int {
@@ -404,18 +420,25 @@ type Options struct {
 // is undefined. On any error but a cancellation the caller should evaluate
 // with topdown, which also gives the error topdown would.
 func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
-	vm := &machine{
-		memo:   make([]*ast.Term, len(p.funcs)),
-		cancel: opts.Cancel,
-		bctx: topdown.BuiltinContext{
-			Context:      ctx,
-			Time:         opts.Time,
-			Cancel:       opts.Cancel,
-			Capabilities: opts.Capabilities,
-		},
+	vm, _ := p.pool.Get().(*machine)
+	if vm == nil {
+		vm = &machine{
+			memo:  make([]*ast.Term, len(p.funcs)),
+			done:  make([]bool, len(p.funcs)),
+			dots:  make(map[dotKey]*ast.Term, 64),
+			paths: make([]pathSlot, p.npaths),
+			stack: make([]*ast.Term, p.maxLocals+p.frameHint),
+		}
+		vm.onOutput = vm.output
 	}
-	vm.onOutput = vm.output
-	vm.stack = make([]*ast.Term, p.maxLocals+p.frameHint)
+	defer p.release(vm)
+	vm.cancel = opts.Cancel
+	vm.bctx = topdown.BuiltinContext{
+		Context:      ctx,
+		Time:         opts.Time,
+		Cancel:       opts.Cancel,
+		Capabilities: opts.Capabilities,
+	}
 	out := make([]*ast.Term, len(p.plans))
 	locals := vm.stack[:p.maxLocals:p.maxLocals]
 	vm.sp = p.maxLocals
@@ -433,6 +456,19 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 	return out, nil
 }
 
+// release returns a machine to the pool with nothing of its evaluation kept.
+func (p *Program) release(vm *machine) {
+	clear(vm.memo)
+	clear(vm.done)
+	clear(vm.dots)
+	clear(vm.paths)
+	clear(vm.stack)
+	clear(vm.args)
+	vm.sp, vm.steps, vm.result, vm.out, vm.nout, vm.cancel = 0, 0, nil, nil, 0, nil
+	vm.bctx = topdown.BuiltinContext{}
+	p.pool.Put(vm)
+}
+
 // machine is one evaluation's state.
 type machine struct {
 	memo   []*ast.Term // memo[f.index]: a rule's value, once computed
@@ -446,6 +482,10 @@ type machine struct {
 	out      *ast.Term
 	nout     int
 	onOutput func(*ast.Term) error
+	// dots and paths remember lookups into input and data (see
+	// stmt.cached, stmt.path).
+	dots  map[dotKey]*ast.Term
+	paths []pathSlot
 	// stack holds the frames of the calls in progress.
 	stack []*ast.Term
 	sp    int
@@ -518,7 +558,24 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			if src == nil || key == nil {
 				return 0, nil
 			}
-			v := dot(src.Value, key)
+			var v *ast.Term
+			if s.path > 0 {
+				if st := m.paths[s.path-1]; st.done {
+					v = st.v
+				} else {
+					v = dot(src.Value, key)
+					m.paths[s.path-1] = pathSlot{v: v, done: true}
+				}
+			} else if s.cached && isScalar(key.Value) {
+				k := dotKey{src, key}
+				var seen bool
+				if v, seen = m.dots[k]; !seen {
+					v = dot(src.Value, key)
+					m.dots[k] = v
+				}
+			} else {
+				v = dot(src.Value, key)
+			}
 			if v == nil {
 				return 0, nil
 			}
@@ -653,6 +710,24 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 
 var resultKey = ast.StringTerm("result")
 
+// pathSlot is a path's value once looked up; v nil is undefined.
+type pathSlot struct {
+	v    *ast.Term
+	done bool
+}
+
+// dotKey is a lookup: the looked-up value and the key, by identity. Both
+// are immutable for the evaluation (see markPureDots, isScalar).
+type dotKey struct{ src, key *ast.Term }
+
+func isScalar(v ast.Value) bool {
+	switch v.(type) {
+	case ast.String, ast.Number, ast.Boolean, ast.Null:
+		return true
+	}
+	return false
+}
+
 // scan runs the scan's block for each element of its source, in the order
 // topdown enumerates them (sorted, for objects and sets). It returns -1 to
 // go on after the scan, or a break for the enclosing block.
@@ -711,9 +786,6 @@ func (m *machine) call(s *stmt, locals []*ast.Term) (*ast.Term, error) {
 	if fn.memo {
 		// A rule's value does not change within one evaluation (no `with`
 		// reaches here): compute it once. Undefined is remembered too.
-		if m.done == nil {
-			m.done = make([]bool, len(m.memo))
-		}
 		if m.done[fn.index] {
 			return m.memo[fn.index], nil
 		}

@@ -93,6 +93,7 @@ const (
 	opObjectInsertOnce
 	opSetAdd
 	opResultSetAdd
+	opResult // {"result": a} added to the result set, without the object
 )
 
 // operand is a local (k == nil) or a constant.
@@ -226,6 +227,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 			// Each of a plan's blocks is a block of its own.
 			pb.stmts = append(pb.stmts, stmt{op: opBlock, blocks: []*block{lb}})
 		}
+		directResults(pb)
 		foldConstants([]*block{pb})
 		l.markPureDots([]*block{pb}, []int{int(ir.Input), int(ir.Data)})
 		p.plans = append(p.plans, pb)
@@ -683,8 +685,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			}
 			st.Add(v)
 		case opResultSetAdd:
-			// A plan's result is {"result": value}; a second, different one
-			// would be a conflict topdown reports its own way.
+			// A plan's result is {"result": value}.
 			res := locals[s.a.local]
 			if res == nil {
 				return 0, fmt.Errorf("%w: undefined result", ErrUnsupported)
@@ -697,10 +698,17 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			if v == nil {
 				return 0, fmt.Errorf("%w: result %v", ErrUnsupported, obj)
 			}
-			if m.result != nil && ast.Compare(m.result.Value, v.Value) != 0 {
-				return 0, errResults
+			if err := m.addResult(v); err != nil {
+				return 0, err
 			}
-			m.result = v
+		case opResult:
+			v := m.read(s.a, locals)
+			if v == nil {
+				return 0, fmt.Errorf("%w: undefined result", ErrUnsupported)
+			}
+			if err := m.addResult(v); err != nil {
+				return 0, err
+			}
 		default:
 			return 0, fmt.Errorf("%w: opcode %d", ErrUnsupported, s.op)
 		}
@@ -709,6 +717,40 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 }
 
 var resultKey = ast.StringTerm("result")
+
+// addResult records a plan's result. A second, different one would be a
+// conflict topdown reports its own way.
+func (m *machine) addResult(v *ast.Term) error {
+	if m.result != nil && ast.Compare(m.result.Value, v.Value) != 0 {
+		return errResults
+	}
+	m.result = v
+	return nil
+}
+
+// directResults rewrites the planner's way of adding a result,
+//
+//	MakeObject t; ObjectInsert t "result" v; ResultSetAdd t
+//
+// into one statement that adds v, at every depth of a plan.
+func directResults(b *block) {
+	for i := range b.stmts {
+		s := &b.stmts[i]
+		for _, sub := range s.blocks {
+			directResults(sub)
+		}
+		if s.op != opMakeObject || i+2 >= len(b.stmts) {
+			continue
+		}
+		ins, add := &b.stmts[i+1], &b.stmts[i+2]
+		if ins.op == opObjectInsert && ins.target == s.target && ins.a.k != nil && ins.a.k.Equal(resultKey) &&
+			add.op == opResultSetAdd && add.a.local == s.target {
+			v := ins.b
+			*s, *ins = stmt{op: opNop}, stmt{op: opNop}
+			*add = stmt{op: opResult, a: v}
+		}
+	}
+}
 
 // pathSlot is a path's value once looked up; v nil is undefined.
 type pathSlot struct {

@@ -94,7 +94,7 @@ func (l *linker) markBlock(b *block, pure map[int]int) {
 		case opResetLocal:
 			delete(pure, s.target)
 		case opReturn, opBreak, opNop, opEqual, opNotEqual, opIsArray, opIsObject, opIsSet,
-			opIsDefined, opIsUndefined, opResultSetAdd:
+			opIsDefined, opIsUndefined, opResultSetAdd, opResult:
 		default:
 			// Calls, constants, composites and their changes write their
 			// target with a value that may be anything.
@@ -118,7 +118,7 @@ func forgetWritten(blocks []*block, pure map[int]int) {
 			s := &b.stmts[i]
 			switch s.op {
 			case opReturn, opBreak, opNop, opEqual, opNotEqual, opIsArray, opIsObject, opIsSet,
-				opIsDefined, opIsUndefined, opResultSetAdd, opBlock, opNot:
+				opIsDefined, opIsUndefined, opResultSetAdd, opResult, opBlock, opNot:
 			case opScan:
 				delete(pure, s.target)
 				delete(pure, s.value)

@@ -17,17 +17,26 @@ const alertmanagerVersion = "4"
 // parseAlertmanager reads the Alertmanager webhook payload: one notification for an
 // aggregation group, with the group's alerts (firing and resolved) in alerts[].
 //
-// The payload is decoded generically and walked by hand rather than into structs so
-// that every error names its exact place ("alerts[3].labels.team: expected a string"),
-// which encoding/json's type errors do not.
+// A well-formed payload is decoded into structs (parseAlertmanagerFast); anything
+// that path declines is decoded generically and walked by hand, so that every error
+// names its exact place ("alerts[3].labels.team: expected a string"), which
+// encoding/json's type errors do not.
 func parseAlertmanager(spec klaxonv1.AlertSourceSpec, contentType string, body []byte, now time.Time) ([]Alert, error) {
 	if _, err := checkJSONContentType(contentType, "application/json"); err != nil {
 		return nil, err
+	}
+	if alerts, ok := parseAlertmanagerFast(spec, body, now); ok {
+		return alerts, nil
 	}
 	doc, err := decodeJSON(body, "")
 	if err != nil {
 		return nil, err
 	}
+	return parseAlertmanagerGeneric(spec, doc, now)
+}
+
+// parseAlertmanagerGeneric walks a payload decoded generically.
+func parseAlertmanagerGeneric(spec klaxonv1.AlertSourceSpec, doc any, now time.Time) ([]Alert, error) {
 	obj, ok := doc.(map[string]any)
 	if !ok {
 		return nil, badRequest("", "expected a JSON object (an Alertmanager webhook payload), got %s", kindOf(doc))
@@ -130,7 +139,13 @@ func alertmanagerAlert(spec klaxonv1.AlertSourceSpec, item any, at, groupKey str
 		return Alert{}, err
 	}
 	a.Labels = labels
+	return finishAlertmanagerAlert(spec, a, status, at, groupKey, common, now)
+}
 
+// finishAlertmanagerAlert derives what an alert's members imply (status, defaults,
+// title, group key) once they are read, by either path.
+func finishAlertmanagerAlert(spec klaxonv1.AlertSourceSpec, a Alert, status, at, groupKey string, common map[string]string, now time.Time) (Alert, error) {
+	labels := a.Labels
 	switch Status(status) {
 	case StatusFiring, StatusResolved:
 		a.Status = Status(status)

@@ -3,6 +3,7 @@ package intake
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +274,79 @@ func batchOf50(format string) string {
 		items[i] = fmt.Sprintf(format, i, i)
 	}
 	return strings.Join(items, ",")
+}
+
+// FuzzAlertmanagerFastPath: whenever the struct decoding takes a payload, the generic
+// walk takes it too and reads the same alerts; what the generic walk refuses, the
+// fast path declines.
+func FuzzAlertmanagerFastPath(f *testing.F) {
+	f.Add(readTestdata(f, "alertmanager-v0.28.json"))
+	for _, seed := range []string{
+		`{"version":"4","alerts":[{"labels":{}}]}`,
+		`{"version":"4","groupKey":"","alerts":[{"status":"resolved","labels":{"a":"b"},"annotations":{"summary":"\n"},"endsAt":"2026-01-01T00:00:00Z"}]}`,
+		`{"version":"4","alerts":[{"labels":{"x":null}}]}`,
+		`{"version":"4","alerts":[{"labels":{"a":"1"},"labels":{"b":"2"}}]}`,
+		`{"version":"4","alerts":[{"status":"resolved","status":null,"labels":{}}]}`,
+		`{"version":"4","version":null,"alerts":[]}`,
+		`{"Version":"4","alerts":[]}`,
+		`{"version":"4","alerts":[{"labels":{"a":"1"}}],"alerts":[{"status":"firing","labels":{"b":"\u00e9\ud83d\ude00"}}]}`,
+		`{"version":"4","truncatedAlerts":"1","alerts":[]}`,
+		`{"version":"4","truncatedAlerts":1.5,"alerts":[]}`,
+		`{"version":"4","truncatedAlerts":2,"alerts":[null]}`,
+		`{"version":"4","commonAnnotations":{"summary":"s"},"alerts":[{"labels":{"k":"v\xff"},"fingerprint":"f","startsAt":"2026-01-01T00:00:00.5+02:00"}]}`,
+		`null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	grouped := alertmanagerSpec
+	grouped.GroupBy = []string{"alertname", "team"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, spec := range []klaxonv1.AlertSourceSpec{alertmanagerSpec, grouped} {
+			fast, ok := parseAlertmanagerFast(spec, body, now)
+			if !ok {
+				continue
+			}
+			doc, err := decodeJSON(body, "")
+			if err != nil {
+				t.Fatalf("the fast path took %q, which is not JSON to the generic path: %v", body, err)
+			}
+			slow, err := parseAlertmanagerGeneric(spec, doc, now)
+			if err != nil {
+				t.Fatalf("the fast path took %q, which the generic path refuses: %v", body, err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%q: the fast path read\n%+v\nthe generic path\n%+v", body, fast, slow)
+			}
+		}
+	})
+}
+
+// TestAlertmanagerFastPathTakesWellFormedPayloads: what Alertmanager sends goes the
+// fast way; the oddities the generic path reads differently do not.
+func TestAlertmanagerFastPathTakesWellFormedPayloads(t *testing.T) {
+	batch := `{"version":"4","groupKey":"{}:{alertname=\"HighLatency\"}","status":"firing","receiver":"klaxon","alerts":[` +
+		batchOf50(`{"status":"firing","labels":{"alertname":"HighLatency","instance":"10.0.0.%d:9090"},"annotations":{"summary":"p99 above 1s"},"startsAt":"2026-03-29T00:41:07Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"%016x"}`) + `]}`
+	for name, body := range map[string][]byte{"v0.28 testdata": readTestdata(t, "alertmanager-v0.28.json"), "a batch of 50": []byte(batch)} {
+		if alerts, ok := parseAlertmanagerFast(alertmanagerSpec, body, now); !ok || len(alerts) == 0 {
+			t.Errorf("%s: declined by the fast path", name)
+		}
+	}
+	for _, body := range []string{
+		`{"version":"4","alerts":[{"labels":{"x":null}}]}`,
+		`{"version":"4","alerts":[{"status":"resolved","status":null,"labels":{}}]}`,
+		`{"Version":"4","alerts":[]}`,
+		`{"version":"4","truncatedAlerts":"1","alerts":[]}`,
+		`{"version":"4","alerts":[null]}`,
+		`{"version":"4","alerts":[{"status":"firing"}]}`,
+	} {
+		fast, ok := parseAlertmanagerFast(alertmanagerSpec, []byte(body), now)
+		doc, err := decodeJSON([]byte(body), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := parseAlertmanagerGeneric(alertmanagerSpec, doc, now)
+		if ok && (err != nil || !reflect.DeepEqual(fast, slow)) {
+			t.Errorf("%s: the fast path read %+v; the generic path %+v, %v", body, fast, slow, err)
+		}
+	}
 }

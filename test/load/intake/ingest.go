@@ -30,6 +30,7 @@ type ingestResult struct {
 	groups                      int
 	writes                      []measure.ResourceCount // kube-apiserver's, over Klaxon's run
 	intakeWrites                map[string]float64      // Klaxon's intake's own incident writes, by operation
+	conflicts, reads            float64                 // kube-apiserver's 409s on incidents, and GETs of one incident
 }
 
 func (r *ingestResult) rate() float64 {

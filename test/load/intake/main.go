@@ -104,7 +104,10 @@ func run(args []string) int {
 	for _, done := range profiled {
 		<-done
 	}
-	k.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
+	a1 := h.apiserverMetrics().Minus(a0)
+	k.writes = measure.WritesByResource(a1)
+	k.conflicts = a1.Sum("apiserver_request_total", `code="409"`, `resource="incidents"`)
+	k.reads = a1.Sum("apiserver_request_total", `verb="GET"`, `resource="incidents"`)
 	k.intakeWrites = intakeWrites(c.scrape().Minus(m0))
 	var rep *stream
 	var kr, ar *ingestResult

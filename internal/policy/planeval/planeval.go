@@ -203,6 +203,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 				fn.blocks = append(fn.blocks, lb)
 			}
 			foldConstants(fn.blocks)
+			stripNops(fn.blocks)
 			l.markPureDots(fn.blocks, fn.params)
 			fn.nlocals = l.maxLocal + 1
 			p.frameHint += fn.nlocals
@@ -229,6 +230,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 		}
 		directResults(pb)
 		foldConstants([]*block{pb})
+		stripNops([]*block{pb})
 		l.markPureDots([]*block{pb}, []int{int(ir.Input), int(ir.Data)})
 		p.plans = append(p.plans, pb)
 		p.maxLocals = max(p.maxLocals, l.maxLocal+1)
@@ -430,6 +432,8 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 			dots:  make(map[dotKey]*ast.Term, 64),
 			paths: make([]pathSlot, p.npaths),
 			stack: make([]*ast.Term, p.maxLocals+p.frameHint),
+			// frameHint is every function's locals: deeper than any
+			// evaluation goes, so the stack does not grow.
 		}
 		vm.onOutput = vm.output
 	}
@@ -443,7 +447,7 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 	}
 	out := make([]*ast.Term, len(p.plans))
 	locals := vm.stack[:p.maxLocals:p.maxLocals]
-	vm.sp = p.maxLocals
+	vm.sp, vm.high = p.maxLocals, p.maxLocals
 	for i, pl := range p.plans {
 		clear(locals)
 		locals[ir.Input], locals[ir.Data] = opts.Input, opts.Data
@@ -464,9 +468,9 @@ func (p *Program) release(vm *machine) {
 	clear(vm.done)
 	clear(vm.dots)
 	clear(vm.paths)
-	clear(vm.stack)
+	clear(vm.stack[:vm.high]) // frames are cleared when made; this only lets go of values
 	clear(vm.args)
-	vm.sp, vm.steps, vm.result, vm.out, vm.nout, vm.cancel = 0, 0, nil, nil, 0, nil
+	vm.sp, vm.high, vm.steps, vm.result, vm.out, vm.nout, vm.cancel = 0, 0, 0, nil, nil, 0, nil
 	vm.bctx = topdown.BuiltinContext{}
 	p.pool.Put(vm)
 }
@@ -491,6 +495,7 @@ type machine struct {
 	// stack holds the frames of the calls in progress.
 	stack []*ast.Term
 	sp    int
+	high  int // the most of stack used since the machine was last released
 }
 
 // retSignal is a block's result when a function returned: it unwinds every
@@ -728,6 +733,21 @@ func (m *machine) addResult(v *ast.Term) error {
 	return nil
 }
 
+// stripNops removes the statements folding and directResults emptied.
+func stripNops(blocks []*block) {
+	for _, b := range blocks {
+		kept := b.stmts[:0]
+		for _, s := range b.stmts {
+			if s.op != opNop {
+				kept = append(kept, s)
+			}
+			stripNops(s.blocks)
+		}
+		clear(b.stmts[len(kept):])
+		b.stmts = kept
+	}
+}
+
 // directResults rewrites the planner's way of adding a result,
 //
 //	MakeObject t; ObjectInsert t "result" v; ResultSetAdd t
@@ -884,6 +904,7 @@ func (m *machine) frame(n int) []*ast.Term {
 	f := m.stack[m.sp : m.sp+n : m.sp+n]
 	clear(f)
 	m.sp += n
+	m.high = max(m.high, m.sp)
 	return f
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -249,6 +250,61 @@ func TestPlanEvaluatorMatchesTopdownOnTheFixture(t *testing.T) {
 		}
 		if fallbacks := compareEvaluators(t, u, pi, ins); fallbacks > 0 {
 			t.Errorf("%s: the plan evaluator left %d of %d inputs to topdown", u.key, fallbacks, len(ins))
+		}
+	}
+}
+
+// The plan evaluator shares its program, constants and pooled machines
+// between evaluations: concurrent ones must neither race (go test -race)
+// nor see each other's values.
+func TestPlanEvaluatorConcurrently(t *testing.T) {
+	pi := PointTriage.index()
+	u, problems := compileUnit(context.Background(), benchFixture(t, "acme"))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	pq := u.queries[pi]
+	var inputs []ast.Value
+	var want [][]*ast.Term
+	ctx := context.Background()
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for _, in := range benchInputs(t, "acme")[:100] {
+		if err := in.validate(); err != nil {
+			t.Fatal(err)
+		}
+		_, obj, err := encodeInput(&in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pq.evalTopdown(ctx, u, obj, now, topdown.NewCancel())
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs, want = append(inputs, obj), append(want, out)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range inputs {
+				k := (i + g*13) % len(inputs)
+				got, err := pq.evalPlan(ctx, u, inputs[k], now, topdown.NewCancel())
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j := range got {
+					if (got[j] == nil) != (want[k][j] == nil) || (got[j] != nil && ast.Compare(got[j].Value, want[k][j].Value) != 0) {
+						errs <- fmt.Errorf("input %d, %s: %v, want %v", k, pq.names[j], got[j], want[k][j])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -1,0 +1,143 @@
+package planeval
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+func compileText(t *testing.T, text string, entrypoints ...string) (*Program, error) {
+	t.Helper()
+	m, err := ast.ParseModuleWithOpts("p.rego", text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Compile(context.Background(), map[string]*ast.Module{"p.rego": m}, entrypoints, ast.CapabilitiesForThisVersion())
+}
+
+func mustCompile(t *testing.T, text string, entrypoints ...string) *Program {
+	t.Helper()
+	p, err := compileText(t, text, entrypoints...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func eval(t *testing.T, p *Program, input string, cancel topdown.Cancel) ([]*ast.Term, error) {
+	t.Helper()
+	return p.Eval(context.Background(), Options{
+		Input:  ast.MustParseTerm(input),
+		Data:   ast.MustParseTerm(`{"t": {"limits": {"a": 1, "b": 2}}}`),
+		Cancel: cancel,
+	})
+}
+
+func TestEvalRulesSetsElseAndNegation(t *testing.T) {
+	p := mustCompile(t, `package t
+import input.x
+
+level := "high" if x > data.t.limits.b
+else := "mid" if x > data.t.limits.a
+
+tags contains "big" if x > 1
+tags contains t if some t in input.extra
+tags contains "none" if not input.extra
+
+table := {"a": [1, 2], "b": {"c": true}}
+pick := table[input.k]
+`, "t/level", "t/tags", "t/pick")
+	cases := []struct {
+		input       string
+		level, tags string
+		pick        string
+	}{
+		{`{"x": 3, "extra": ["e"], "k": "a"}`, `"high"`, `{"big", "e"}`, `[1, 2]`},
+		{`{"x": 2, "k": "b"}`, `"mid"`, `{"big", "none"}`, `{"c": true}`},
+		{`{"x": 0, "extra": [], "k": "z"}`, ``, `set()`, ``},
+	}
+	for _, c := range cases {
+		out, err := eval(t, p, c.input, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.input, err)
+		}
+		for i, want := range []string{c.level, c.tags, c.pick} {
+			if want == "" {
+				if out[i] != nil {
+					t.Errorf("%s: output %d = %v, want undefined", c.input, i, out[i])
+				}
+				continue
+			}
+			if out[i] == nil || ast.Compare(out[i].Value, ast.MustParseTerm(want).Value) != 0 {
+				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
+			}
+		}
+	}
+}
+
+func TestConstantsAreNotShared(t *testing.T) {
+	// Each evaluation must see the constant as written, however the
+	// previous one used it.
+	p := mustCompile(t, `package t
+s contains x if some x in {1, 2}
+s contains input.y
+`, "t/s")
+	for _, y := range []string{"3", "4"} {
+		out, err := eval(t, p, `{"y": `+y+`}`, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ast.MustParseTerm(`{1, 2, ` + y + `}`)
+		if ast.Compare(out[0].Value, want.Value) != 0 {
+			t.Fatalf("y=%s: %v, want %v", y, out[0], want)
+		}
+	}
+}
+
+func TestWithIsLeftToTopdown(t *testing.T) {
+	_, err := compileText(t, `package t
+f := input.x
+g := y if {
+	y := f with input.x as 1
+}
+`, "t/g")
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("compile a policy with `with`: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestBuiltinErrorsAndConflictsAreLeftToTopdown(t *testing.T) {
+	p := mustCompile(t, `package t
+n := to_number(input.s)
+c := v if some v in input.vs
+`, "t/n", "t/c")
+	if _, err := eval(t, p, `{"s": "not a number"}`, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a builtin error: %v, want ErrUnsupported", err)
+	}
+	if _, err := eval(t, p, `{"s": "1", "vs": [1, 2]}`, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a conflict: %v, want ErrUnsupported", err)
+	}
+	out, err := eval(t, p, `{"s": "1", "vs": [2, 2]}`, nil)
+	if err != nil || out[0] == nil || out[1] == nil {
+		t.Fatalf("no error: %v, %v", out, err)
+	}
+}
+
+func TestCancelStopsTheEvaluation(t *testing.T) {
+	p := mustCompile(t, `package t
+n := count([x | some x in numbers.range(1, 100000); x % 7 == 0])
+`, "t/n")
+	c := topdown.NewCancel()
+	c.Cancel()
+	_, err := eval(t, p, `{}`, c)
+	if !topdown.IsCancel(err) {
+		t.Fatalf("cancelled: %v, want a topdown cancellation", err)
+	}
+	out, err := eval(t, p, `{}`, topdown.NewCancel())
+	if err != nil || out[0] == nil || ast.Compare(out[0].Value, ast.Number("14285")) != 0 {
+		t.Fatalf("not cancelled: %v, %v", out, err)
+	}
+}

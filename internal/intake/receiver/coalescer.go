@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,10 @@ import (
 
 // maxSummaryFingerprints is the bound of status.alerts.fingerprints (the CRD's).
 const maxSummaryFingerprints = 50
+
+// flushParallelism is how many writes a flush has in flight: with the API server slow
+// under a storm, one at a time would take longer than the interval.
+const flushParallelism = 4
 
 // lastReceivedResolution is how stale an AlertSource's status.lastReceivedAt may get:
 // it is a liveness hint for people, not worth a write per second per source.
@@ -145,10 +150,10 @@ func (c *coalescer) Start(ctx context.Context) error {
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			c.budget.SetLimit(rate.Inf) // the last flush is not throttled
-			c.flush(final)
+			c.flush(final, false)
 			return nil
 		case <-t.C:
-			c.flush(ctx)
+			c.flush(ctx, true)
 		}
 	}
 }
@@ -156,10 +161,13 @@ func (c *coalescer) Start(ctx context.Context) error {
 // NeedLeaderElection is false: every replica receives alerts and flushes its counts.
 func (c *coalescer) NeedLeaderElection() bool { return false }
 
-// flush writes what is pending, within the budget: the store's pending alerts first
-// (what a crash would lose that matters most), then counts, oldest first; what the
-// budget or an error leaves stays pending (and keeps coalescing) for the next flush.
-func (c *coalescer) flush(ctx context.Context) {
+// flush writes what is pending, within the budget, flushParallelism writes at a time:
+// the store's pending alerts first (what a crash would lose that matters most), then
+// counts, oldest first; bounded, it stops starting writes of counts at the next
+// tick's time. What it leaves, or an error, stays pending (and keeps coalescing) for
+// the next flush.
+func (c *coalescer) flush(ctx context.Context, bounded bool) {
+	started := time.Now()
 	c.flushing.Lock()
 	defer c.flushing.Unlock()
 	log := ctrl.LoggerFrom(ctx).WithName("intake")
@@ -189,20 +197,35 @@ func (c *coalescer) flush(ctx context.Context) {
 		sort.Slice(js, func(i, j int) bool { return js[i].since.Before(js[j].since) })
 	}
 
-	deadline := time.Now().Add(c.interval)
-	for _, j := range append(alerts, jobs...) {
-		// Stop at the next tick's time: the budget is spent, and the next flush
-		// starts from the oldest again.
-		if c.budget.Tokens() < 1 && time.Now().After(deadline) {
-			return
+	// Pending alerts first, all of them: they are what a crash would lose that
+	// matters. Then counts, until the next tick's time when bounded: the next flush
+	// starts from the oldest again, and its pending alerts do not wait behind a long
+	// round of counts.
+	run := func(js []job, deadline time.Time) {
+		var eg errgroup.Group
+		eg.SetLimit(flushParallelism)
+		for _, j := range js {
+			if !deadline.IsZero() && time.Now().After(deadline) {
+				break
+			}
+			if err := c.budget.Wait(ctx); err != nil {
+				break
+			}
+			eg.Go(func() error {
+				if err := j.run(); err != nil {
+					log.V(1).Info("not written yet; retrying at the next flush", "object", j.what, "error", err.Error())
+				}
+				return nil
+			})
 		}
-		if err := c.budget.Wait(ctx); err != nil {
-			return
-		}
-		if err := j.run(); err != nil {
-			log.V(1).Info("counts not written yet; retrying at the next flush", "object", j.what, "error", err.Error())
-		}
+		_ = eg.Wait()
 	}
+	run(alerts, time.Time{})
+	var deadline time.Time
+	if bounded {
+		deadline = started.Add(c.interval)
+	}
+	run(jobs, deadline)
 }
 
 // takeIncident removes an incident's pending counts; putBack returns them on failure.

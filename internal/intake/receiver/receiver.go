@@ -166,4 +166,4 @@ func (r *Receiver) PendingCounts() int { return r.coalescer.pending() }
 
 // Flush writes the coalesced counts now, within the write budget; tests and the load
 // harness call it instead of waiting for the interval.
-func (r *Receiver) Flush(ctx context.Context) { r.coalescer.flush(ctx) }
+func (r *Receiver) Flush(ctx context.Context) { r.coalescer.flush(ctx, false) }

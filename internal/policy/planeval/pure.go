@@ -3,7 +3,8 @@ package planeval
 import "strconv"
 
 // markPureDots marks the Dot statements of one function (or plan) whose
-// source is input, data or a part of either: values no evaluation changes,
+// source is input, data, a rule's value or a part of one: values no
+// evaluation changes once they are made,
 // so a lookup in them can be remembered. The planner reads input.a.b.c anew
 // in every rule; a lookup whose source is a known path from input or data
 // and whose key is a constant gets that path's slot (stmt.path), looked up
@@ -91,6 +92,15 @@ func (l *linker) markBlock(b *block, pure map[int]int) {
 				l.markBlock(sub, copyPure(pure))
 			}
 			forgetWritten(s.blocks, pure)
+		case opCall:
+			// A rule's value is computed once per evaluation and never
+			// changed after: lookups in it are remembered like those in
+			// input and data, under the rule's name.
+			if s.fn.memo {
+				pure[s.target] = l.pathID("rule " + s.fn.name)
+			} else {
+				delete(pure, s.target)
+			}
 		case opResetLocal:
 			delete(pure, s.target)
 		case opReturn, opBreak, opNop, opEqual, opNotEqual, opIsArray, opIsObject, opIsSet,

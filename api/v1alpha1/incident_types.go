@@ -400,14 +400,22 @@ type EscalationStatus struct {
 	// +optional
 	Cycle int32 `json:"cycle,omitempty"`
 
+	// StartedAt is when this episode's escalation counts from: the trigger (or the
+	// reopen), to the microsecond. Kubernetes keeps creation times to the second, so
+	// it is the moment Klaxon first saw the trigger, and at most a second after the
+	// triggeredAt (or reopenedAt) second: never before the incident began.
+	// +optional
+	StartedAt *PreciseTime `json:"startedAt,omitempty"`
+
 	// LevelPagedAt is when Level was paged: the deadline it fell due at, not the
 	// send time; the next level is due its delay after this.
 	// +optional
-	LevelPagedAt *metav1.Time `json:"levelPagedAt,omitempty"`
+	LevelPagedAt *PreciseTime `json:"levelPagedAt,omitempty"`
 
-	// NextEscalationAt is when the next level is due unless someone acknowledges.
+	// NextEscalationAt is when the next level is due unless someone acknowledges,
+	// to the microsecond.
 	// +optional
-	NextEscalationAt *metav1.Time `json:"nextEscalationAt,omitempty"`
+	NextEscalationAt *PreciseTime `json:"nextEscalationAt,omitempty"`
 
 	// StartLevel is the level the escalation decision started this episode at
 	// (skipping earlier levels for, say, a SEV1); 0 or 1 for the first.

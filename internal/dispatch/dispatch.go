@@ -205,7 +205,7 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 		adj.Deadlines = append(adj.Deadlines, escalation.Deadline{Name: dl.Name, At: dl.At.Time, Description: dl.Description})
 	}
 	wasExhausted := st.Escalation.Exhausted
-	step := escalation.Advance(escalation.NewPlan(ep.Spec, adj), *st.Escalation, escalation.EpisodeStart(*st), st.State, now)
+	step := escalation.Advance(escalation.NewPlan(ep.Spec, adj), *st.Escalation, escalation.Start(*st, now), st.State, now)
 	st.Escalation = &step.Status
 	w.Next = step.Next
 	if step.Status.Exhausted && !wasExhausted {
@@ -249,6 +249,10 @@ func (d *Dispatcher) decideEscalation(ctx context.Context, inc *klaxonv1.Inciden
 	st := &inc.Status
 	prev := st.Escalation
 	st.Escalation = &klaxonv1.EscalationStatus{Policy: ep.Namespace + "/" + ep.Name, PolicyDecision: rec.ID, StartLevel: int32(dec.StartLevel)}
+	if prev != nil {
+		// The episode started when it did, whichever policy it follows now.
+		st.Escalation.StartedAt = prev.StartedAt
+	}
 	if prev != nil && prev.Policy == st.Escalation.Policy {
 		// A new decision for the same policy (after an upgrade) keeps the position.
 		st.Escalation.Level, st.Escalation.Cycle = prev.Level, prev.Cycle

@@ -3,8 +3,6 @@ package escalation
 import (
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 )
 
@@ -18,8 +16,8 @@ const (
 	ReasonRepeat = "repeat"
 )
 
-// EpisodeStart is the trigger Advance counts from: the last reopen, or the first
-// trigger. Zero when the incident has not been observed yet.
+// EpisodeStart is the trigger as status keeps it, to the second: the last reopen,
+// or the first trigger. Zero when the incident has not been observed yet.
 func EpisodeStart(st klaxonv1.IncidentStatus) time.Time {
 	switch {
 	case st.ReopenedAt != nil:
@@ -28,6 +26,35 @@ func EpisodeStart(st klaxonv1.IncidentStatus) time.Time {
 		return st.TriggeredAt.Time
 	}
 	return time.Time{}
+}
+
+// Start is the instant an episode's escalation counts from, to the microsecond.
+// Status keeps the trigger (or reopen) to the second, and the incident began
+// somewhere in that second; now, the moment the controller sees it, is past it.
+// So the start is now, unless that is more than a second after the stored trigger
+// (the controller was down or behind): then the end of the trigger's second. It is
+// never before the incident began and at most a second after; once stored in
+// status.escalation.startedAt it is kept for the episode.
+func Start(st klaxonv1.IncidentStatus, now time.Time) time.Time {
+	episode := EpisodeStart(st)
+	if episode.IsZero() {
+		return time.Time{}
+	}
+	if st.Escalation != nil && st.Escalation.StartedAt != nil {
+		if s := st.Escalation.StartedAt.Time; !s.Before(episode) && !s.After(episode.Add(time.Second)) {
+			return s
+		}
+	}
+	if !episode.Equal(episode.Truncate(time.Second)) {
+		return episode // already precise
+	}
+	switch end := episode.Add(time.Second); {
+	case now.Before(episode):
+		return episode
+	case now.After(end):
+		return end
+	}
+	return now.Truncate(time.Microsecond)
 }
 
 // Page is one level due to be paged.
@@ -57,8 +84,8 @@ type Step struct {
 	Next time.Time
 }
 
-// Advance returns the pages due at now for an incident triggered (or last reopened)
-// at triggeredAt with escalation status st, and the status after paging them.
+// Advance returns the pages due at now for an incident whose episode started at
+// start (see Start) with escalation status st, and the status after paging them.
 //
 // Acknowledged and Resolved incidents get no pages and no Next; the returned status
 // keeps the level and cycle and drops the deadline, which no longer applies. When the
@@ -73,8 +100,11 @@ type Step struct {
 // recomputed from when st.Level was paged with the new delays, so a shortened delay
 // pages sooner and a lengthened one later, and the current level is never paged
 // again.
-func Advance(p Plan, st klaxonv1.EscalationStatus, triggeredAt time.Time, state klaxonv1.IncidentState, now time.Time) Step {
+func Advance(p Plan, st klaxonv1.EscalationStatus, start time.Time, state klaxonv1.IncidentState, now time.Time) Step {
 	out := Step{Status: *st.DeepCopy()}
+	if !start.IsZero() {
+		out.Status.StartedAt = klaxonv1.NewPreciseTime(start)
+	}
 	if state == klaxonv1.StateAcknowledged || state == klaxonv1.StateResolved {
 		out.Status.NextEscalationAt = nil
 		return out
@@ -84,7 +114,7 @@ func Advance(p Plan, st klaxonv1.EscalationStatus, triggeredAt time.Time, state 
 	}
 
 	pos := position{level: max(st.Level, 0), cycle: max(st.Cycle, 0)}
-	at := triggeredAt // when pos was paged; the trigger before the first page
+	at := start // when pos was paged; the start before the first page
 	if pos.level > 0 {
 		at = lastPaged(p, st, pos, now)
 	}
@@ -94,7 +124,7 @@ func Advance(p Plan, st klaxonv1.EscalationStatus, triggeredAt time.Time, state 
 			out.Status.Exhausted = true
 			break
 		}
-		due := ceilSecond(at.Add(wait))
+		due := at.Add(wait)
 		if now.Before(due) {
 			out.Next = due
 			break
@@ -105,25 +135,13 @@ func Advance(p Plan, st klaxonv1.EscalationStatus, triggeredAt time.Time, state 
 
 	out.Status.Level, out.Status.Cycle = pos.level, pos.cycle
 	if pos.level > 0 {
-		t := metav1.NewTime(at)
-		out.Status.LevelPagedAt = &t
+		out.Status.LevelPagedAt = klaxonv1.NewPreciseTime(at)
 	}
 	out.Status.NextEscalationAt = nil
 	if !out.Next.IsZero() {
-		t := metav1.NewTime(out.Next)
-		out.Status.NextEscalationAt = &t
+		out.Status.NextEscalationAt = klaxonv1.NewPreciseTime(out.Next)
 	}
 	return out
-}
-
-// ceilSecond rounds t up to the whole second. Status stores times to the second, so a
-// deadline read back from status is exactly the one computed, and rounding down
-// would page early.
-func ceilSecond(t time.Time) time.Time {
-	if r := t.Truncate(time.Second); !r.Equal(t) {
-		return r.Add(time.Second)
-	}
-	return t
 }
 
 func page(lvl Level, to, from position, due time.Time) Page {

@@ -349,13 +349,13 @@ func TestAdvance(t *testing.T) {
 		},
 		exhausted: true,
 	}, {
-		name: "sub-second delays round deadlines up to the second",
+		name: "sub-second delays keep their precision",
 		plan: NewPlan(policy(0, 0, level("alice", 1500*time.Millisecond), level("bob", 1500*time.Millisecond)), Adjustments{}),
 		calls: []call{
-			{at: 0, next: 2 * time.Second},
-			{at: 1500 * time.Millisecond, next: 2 * time.Second},
-			{at: 2 * time.Second, want: []string{"L1c0 alice first @2s"}, next: 4 * time.Second},
-			{at: 4 * time.Second, want: []string{"L2c0 bob escalated @4s"}, next: none},
+			{at: 0, next: 1500 * time.Millisecond},
+			{at: 1499 * time.Millisecond, next: 1500 * time.Millisecond},
+			{at: 1500 * time.Millisecond, want: []string{"L1c0 alice first @1.5s"}, next: 3 * time.Second},
+			{at: 3 * time.Second, want: []string{"L2c0 bob escalated @3s"}, next: none},
 		},
 		exhausted: true,
 	}, {
@@ -421,7 +421,7 @@ func TestAdvanceIsDeterministic(t *testing.T) {
 	step := Advance(p, st, t0, triggered, t0.Add(time.Hour))
 	step.Status.NextEscalationAt = nil
 	step.Pages[0].Targets[0].Name = "mallory"
-	if !st.NextEscalationAt.Equal(&before) || p.Levels[0].Targets[0].Name != "alice" || p.Levels[2].Targets[0].Name != "carol" {
+	if !st.NextEscalationAt.Equal(before.Time) || p.Levels[0].Targets[0].Name != "alice" || p.Levels[2].Targets[0].Name != "carol" {
 		t.Error("Advance aliases its input")
 	}
 }
@@ -446,5 +446,46 @@ func TestNewPlanKeepsDeadlines(t *testing.T) {
 	adj.Deadlines[0].Name = "changed"
 	if len(p.Deadlines) != 1 || p.Deadlines[0] != d {
 		t.Errorf("Deadlines = %+v", p.Deadlines)
+	}
+}
+
+func TestStart(t *testing.T) {
+	sec := time.Date(2026, 11, 27, 8, 40, 15, 0, time.UTC) // triggeredAt as status keeps it
+	stored := func(at time.Time) *klaxonv1.EscalationStatus {
+		return &klaxonv1.EscalationStatus{StartedAt: klaxonv1.NewPreciseTime(at)}
+	}
+	cases := []struct {
+		name     string
+		reopened bool
+		esc      *klaxonv1.EscalationStatus
+		now      time.Time
+		want     time.Time
+	}{
+		{name: "seen within the trigger's second: when it was seen", now: sec.Add(412345678), want: sec.Add(412345000)},
+		{name: "seen late: the end of the trigger's second", now: sec.Add(10 * time.Minute), want: sec.Add(time.Second)},
+		{name: "a clock behind the API server's: the stored second", now: sec.Add(-300 * time.Millisecond), want: sec},
+		{name: "stored for the episode: kept", esc: stored(sec.Add(250 * time.Millisecond)), now: sec.Add(time.Hour), want: sec.Add(250 * time.Millisecond)},
+		{name: "stored for an earlier episode: taken anew", reopened: true, esc: stored(sec.Add(-time.Hour)), now: sec.Add(700 * time.Millisecond), want: sec.Add(700 * time.Millisecond)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := klaxonv1.IncidentStatus{Escalation: c.esc}
+			if c.reopened {
+				st.TriggeredAt = &metav1.Time{Time: sec.Add(-2 * time.Hour)}
+				st.ReopenedAt = &metav1.Time{Time: sec}
+			} else {
+				st.TriggeredAt = &metav1.Time{Time: sec}
+			}
+			got := Start(st, c.now)
+			if !got.Equal(c.want) {
+				t.Errorf("Start = %s, want %s", got.Format(time.RFC3339Nano), c.want.Format(time.RFC3339Nano))
+			}
+			if got.Before(EpisodeStart(st)) {
+				t.Errorf("Start %s is before the episode began (%s)", got, EpisodeStart(st))
+			}
+		})
+	}
+	if got := Start(klaxonv1.IncidentStatus{}, sec); !got.IsZero() {
+		t.Errorf("Start of an incident not yet triggered = %s, want zero", got)
 	}
 }

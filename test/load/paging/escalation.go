@@ -52,6 +52,7 @@ type levelResult struct {
 	expected   int
 	lateness   measure.Durations // arrival at the sink - the deadline in status
 	early      int               // pages that arrived before their deadline: must be none
+	beforeRule int               // pages that arrived before the create call started + the delay: must be none
 	earliest   string            // the earliest of those, to look into
 	missing    int               // pages that never arrived (within the grace): must be none
 	unseen     int               // deadlines the watch never saw in status; judged by the documented rule instead
@@ -129,11 +130,12 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	if o.profile {
 		profile("escalation-open", time.Duration(float64(nLater)/o.createRate*float64(time.Second)))
 	}
-	errsLater, wall := h.createPaced(ctx, nLater, o.createRate, func(i int) (string, string, string) {
+	t0 := time.Now()
+	errsLater, _ := h.createPaced(ctx, nLater, o.createRate, func(i int) (string, string, string) {
 		ns, nm := later(i)
 		return ns, nm, policyLater
 	})
-	r.createWall = wall
+	r.createWall = time.Since(t0)
 	okLater := 0
 	for _, err := range errsLater {
 		if err == nil {
@@ -154,7 +156,7 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 		profile("escalation-paging", o.measure)
 	}
 	due := func(i int) (string, string) { return namespaces[i%len(namespaces)], fmt.Sprintf("due-%05d", i) }
-	errsDue, _ := h.createPaced(ctx, nDue, o.escRate, func(i int) (string, string, string) {
+	errsDue, startsDue := h.createPaced(ctx, nDue, o.escRate, func(i int) (string, string, string) {
 		ns, nm := due(i)
 		return ns, nm, policyDue
 	})
@@ -223,18 +225,21 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 			continue
 		}
 		found++
-		// The documented rule: level 1 is due its delay after the trigger, rounded up
-		// to the whole second.
-		var rule time.Time
-		if a.triggeredAt != nil {
-			rule = ceilSecond(a.triggeredAt.Add(o.firstDelay))
+		// Whatever status says, the incident did not exist before its create call
+		// started: a page before that + the delay is early.
+		if a.at.Before(startsDue[i].Add(o.firstDelay)) {
+			l.beforeRule++
 		}
+		// The documented rule: level 1 is due its delay after the escalation's start,
+		// which is within the second after the trigger (status keeps seconds).
 		d, seen := dl.deadline(p)
 		switch {
 		case !seen:
 			l.unseen++
-			d = rule
-		case !rule.IsZero() && !rule.Equal(d):
+			if a.triggeredAt != nil {
+				d = a.triggeredAt.Add(o.firstDelay) // the earliest the rule allows
+			}
+		case a.triggeredAt != nil && (d.Before(a.triggeredAt.Add(o.firstDelay)) || d.After(a.triggeredAt.Add(o.firstDelay+time.Second))):
 			l.mismatched++
 		}
 		if d.IsZero() {
@@ -257,8 +262,8 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 // createPaced creates n incidents open-loop at rate a second (each create starts on
 // schedule whatever the earlier ones are doing, so a slow API server cannot hide
 // latency by slowing the load) and returns each create's error and the time taken.
-func (h *harness) createPaced(ctx context.Context, n int, rate float64, name func(i int) (ns, name, policy string)) ([]error, time.Duration) {
-	errs := make([]error, n)
+func (h *harness) createPaced(ctx context.Context, n int, rate float64, name func(i int) (ns, name, policy string)) ([]error, []time.Time) {
+	errs, starts := make([]error, n), make([]time.Time, n)
 	interval := time.Duration(float64(time.Second) / rate)
 	t0 := time.Now().Add(50 * time.Millisecond)
 	var wg sync.WaitGroup
@@ -268,17 +273,10 @@ func (h *harness) createPaced(ctx context.Context, n int, rate float64, name fun
 		go func() {
 			defer wg.Done()
 			ns, nm, policy := name(i)
+			starts[i] = time.Now()
 			errs[i] = h.client.Create(ctx, newIncident(ns, nm, policy, escalationLabels))
 		}()
 	}
 	wg.Wait()
-	return errs, time.Since(t0)
-}
-
-// ceilSecond rounds t up to the whole second, as the controller rounds deadlines.
-func ceilSecond(t time.Time) time.Time {
-	if r := t.Truncate(time.Second); !r.Equal(t) {
-		return r.Add(time.Second)
-	}
-	return t
+	return errs, starts
 }

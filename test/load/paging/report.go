@@ -94,13 +94,13 @@ func printEscalation(w io.Writer, r *escalationResult) {
 	l := r.pages
 	fmt.Fprintf(w, "  pages against status.escalation.nextEscalationAt\n")
 	fmt.Fprintf(w, "    lateness     %s\n", quantiles(l.lateness))
-	fmt.Fprintf(w, "    early %d, lost %d of %d, still escalating (due later) %d; deadlines differing from the documented rule %d; not seen in status %d (the controller saw the incident only after its deadline)\n",
-		l.early, l.missing, l.expected, r.pending, l.mismatched, l.unseen)
+	fmt.Fprintf(w, "    early %d, before the create call + delay %d, lost %d of %d, still escalating (due later) %d; deadlines differing from the documented rule %d; not seen in status %d (the controller saw the incident only after its deadline)\n",
+		l.early, l.beforeRule, l.missing, l.expected, r.pending, l.mismatched, l.unseen)
 	if l.earliest != "" {
 		fmt.Fprintf(w, "    earliest: %s\n", l.earliest)
 	}
 	p99 := l.lateness.Quantile(0.99)
-	fmt.Fprintf(w, "    target no page early: %s; p99 lateness <= %s: %s\n", verdict(l.early == 0 && len(l.lateness) > 0), measure.MS(targetLateP99),
+	fmt.Fprintf(w, "    target no page early: %s; p99 lateness <= %s: %s\n", verdict(l.early == 0 && l.beforeRule == 0 && len(l.lateness) > 0), measure.MS(targetLateP99),
 		verdict(p99 <= targetLateP99 && len(l.lateness) > 0))
 	fmt.Fprintf(w, "  duplicates %d (same Idempotency-Key %d), pages sharing another page's Idempotency-Key %d, unexpected pages %d, deadlines moved %d, other events %d, unparsable %d\n",
 		r.sink.duplicates, r.sink.repeats, r.sink.collided, r.unexpected, r.moved, r.sink.others, r.sink.bad)
@@ -120,6 +120,9 @@ func printEscalation(w io.Writer, r *escalationResult) {
 
 func (r *escalationResult) broken() []string {
 	var out []string
+	if l := r.pages; l.beforeRule > 0 {
+		out = append(out, fmt.Sprintf("escalation: %d pages before their incident's create call + the delay", l.beforeRule))
+	}
 	if l := r.pages; l.early > 0 {
 		out = append(out, fmt.Sprintf("escalation: %d pages early (%s)", l.early, l.earliest))
 	}

@@ -31,6 +31,7 @@ type ingestResult struct {
 	writes                      []measure.ResourceCount // kube-apiserver's, over Klaxon's run
 	intakeWrites                map[string]float64      // Klaxon's intake's own incident writes, by operation
 	conflicts, reads            float64                 // kube-apiserver's 409s on incidents, and GETs of one incident
+	createLatency               [2]time.Duration        // kube-apiserver's p50 and p99 of incident creates
 }
 
 func (r *ingestResult) rate() float64 {

@@ -108,6 +108,9 @@ func run(args []string) int {
 	k.writes = measure.WritesByResource(a1)
 	k.conflicts = a1.Sum("apiserver_request_total", `code="409"`, `resource="incidents"`)
 	k.reads = a1.Sum("apiserver_request_total", `verb="GET"`, `resource="incidents"`)
+	for i, q := range []float64{0.5, 0.99} {
+		k.createLatency[i] = a1.HistQuantile(q, "apiserver_request_duration_seconds", `verb="POST"`, `resource="incidents"`)
+	}
 	k.intakeWrites = intakeWrites(c.scrape().Minus(m0))
 	var rep *stream
 	var kr, ar *ingestResult

@@ -37,6 +37,9 @@ type unit struct {
 	// readsDecision is false when no module reads input.decision, so the
 	// engine need not build it for this policy.
 	readsDecision bool
+	// pointReadsDecision[i] says whether points[i]'s query reads
+	// input.decision, when its reads are known (cacheable[i]).
+	pointReadsDecision [numPoints]bool
 	// inputPaths[i] are the parts of input points[i]'s query reads;
 	// cacheable[i] is false when that cannot be known (see inputPaths).
 	inputPaths [numPoints][]ast.Ref
@@ -284,8 +287,22 @@ func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
 			rules = append(rules, c.Modules[name].Rules...)
 		}
 		u.inputPaths[pi], u.cacheable[pi] = inputPaths(rules)
+		for _, path := range u.inputPaths[pi] {
+			u.pointReadsDecision[pi] = u.pointReadsDecision[pi] || path.HasPrefix(decisionRef)
+		}
 	}
 	return u, nil
+}
+
+var decisionRef = ast.MustParseRef("input.decision")
+
+// decisionRead says whether point pi's query may read input.decision, so
+// that the engine builds it only for a policy that does.
+func (u *unit) decisionRead(pi int) bool {
+	if u.cacheable[pi] {
+		return u.pointReadsDecision[pi]
+	}
+	return u.readsDecision
 }
 
 // readsDecision says whether any module may read input.decision: a

@@ -316,7 +316,7 @@ func (di *decisionInput) value(u *unit, pi int, m *merged) (ast.Value, error) {
 		}
 		base = di.full
 	}
-	if u.readsDecision {
+	if u.decisionRead(pi) {
 		return withDecision(base, m), nil
 	}
 	return base, nil

@@ -308,3 +308,19 @@ func TestPlanEvaluatorConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// input.decision is built only for the points that read it.
+func TestDecisionIsBuiltForThePointsThatReadIt(t *testing.T) {
+	e := newBenchEngine(t)
+	provider, problems := compileUnit(context.Background(), benchProvider)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	pi := PointTriage.index()
+	if e.builtin.decisionRead(pi) {
+		t.Error("the built-in triage does not read input.decision, yet gets it")
+	}
+	if !provider.decisionRead(pi) {
+		t.Error("the provider's triage reads input.decision, yet does not get it")
+	}
+}

@@ -324,3 +324,30 @@ func TestDecisionIsBuiltForThePointsThatReadIt(t *testing.T) {
 		t.Error("the provider's triage reads input.decision, yet does not get it")
 	}
 }
+
+func TestDeadlineCancel(t *testing.T) {
+	stopsWithin := func(d *deadlineCancel) bool {
+		for range deadlineEvery {
+			if d.Cancelled() {
+				return true
+			}
+		}
+		return false
+	}
+	live := &deadlineCancel{ctx: context.Background(), deadline: time.Now().Add(time.Hour)}
+	if stopsWithin(live) {
+		t.Error("stopped before the deadline")
+	}
+	if !stopsWithin(&deadlineCancel{ctx: context.Background(), deadline: time.Now().Add(-time.Second)}) {
+		t.Error("did not stop past the deadline")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if !stopsWithin(&deadlineCancel{ctx: ctx, deadline: time.Now().Add(time.Hour)}) {
+		t.Error("did not stop when the caller's context ended")
+	}
+	live.Cancel()
+	if !live.Cancelled() {
+		t.Error("did not stop when cancelled")
+	}
+}

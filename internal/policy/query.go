@@ -81,6 +81,15 @@ func newPointQuery(c *ast.Compiler, pi int, names []string) (*pointQuery, error)
 // answers when it can; topdown answers the rest (a builtin's error, a
 // conflict), so both give the same decisions and the same errors.
 func (pq *pointQuery) eval(ctx context.Context, u *unit, input ast.Value, now time.Time, timeout time.Duration) ([]*ast.Term, error) {
+	if pq.prog != nil {
+		// The plan evaluator asks whether to stop at every loop and call:
+		// a look at the clock now and then costs less than a timer.
+		dc := &deadlineCancel{ctx: ctx, deadline: time.Now().Add(timeout)}
+		out, err := pq.evalPlan(ctx, u, input, now, dc)
+		if err == nil || topdown.IsCancel(err) {
+			return out, err
+		}
+	}
 	// One timer per evaluation, and a callback on the caller's context only
 	// when it can end: no goroutine, no derived context.
 	c := topdown.NewCancel()
@@ -90,13 +99,31 @@ func (pq *pointQuery) eval(ctx context.Context, u *unit, input ast.Value, now ti
 		stop := context.AfterFunc(ctx, c.Cancel)
 		defer stop()
 	}
-	if pq.prog != nil {
-		out, err := pq.evalPlan(ctx, u, input, now, c)
-		if err == nil || topdown.IsCancel(err) {
-			return out, err
-		}
-	}
 	return pq.evalTopdown(ctx, u, input, now, c)
+}
+
+// deadlineCancel is a topdown.Cancel that says to stop once the deadline
+// has passed or the caller's context has ended, looking at both every
+// deadlineEvery questions.
+type deadlineCancel struct {
+	ctx      context.Context
+	deadline time.Time
+	asked    int
+	done     bool
+}
+
+const deadlineEvery = 16
+
+func (d *deadlineCancel) Cancel() { d.done = true }
+
+func (d *deadlineCancel) Cancelled() bool {
+	if d.done {
+		return true
+	}
+	if d.asked++; d.asked%deadlineEvery == 0 {
+		d.done = time.Now().After(d.deadline) || d.ctx.Err() != nil
+	}
+	return d.done
 }
 
 // evalPlan evaluates the outputs with the plan evaluator.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,9 +65,9 @@ func TestCommitLeavesNoDecisionWhenStatusConflicts(t *testing.T) {
 	for _, d := range decisions {
 		incident.AppendDecision(&inc.Status, d)
 	}
-	unstored, err := r.commit(ctx, inc, orig, decisions)
+	finish, err := r.commit(ctx, inc, orig, decisions)
 	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "got %v", err)
-	g.Expect(unstored).To(BeEmpty())
+	g.Expect(finish).To(BeNil())
 	g.Expect(decisionExists(g, inc, "c-triage")).To(BeFalse())
 	g.Expect(decisionExists(g, inc, "c-escalation")).To(BeFalse())
 
@@ -77,9 +78,9 @@ func TestCommitLeavesNoDecisionWhenStatusConflicts(t *testing.T) {
 	for _, d := range decisions {
 		incident.AppendDecision(&fresh.Status, d)
 	}
-	unstored, err = r.commit(ctx, &fresh, orig, decisions)
+	finish, err = r.commit(ctx, &fresh, orig, decisions)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(unstored).To(BeEmpty())
+	finish()
 	g.Expect(decisionExists(g, &fresh, "c-triage")).To(BeTrue())
 	g.Expect(decisionExists(g, &fresh, "c-escalation")).To(BeTrue())
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &fresh)).To(Succeed())
@@ -87,7 +88,8 @@ func TestCommitLeavesNoDecisionWhenStatusConflicts(t *testing.T) {
 }
 
 // A decision the API server refuses while it takes the status write does not hold
-// status (and so the pages it claims) back; it is stored again afterwards.
+// status (and so the pages it claims) back; it is stored again afterwards, and one
+// that can never be stored raises a Warning.
 func TestCommitStoresRefusedDecisionLater(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -96,12 +98,21 @@ func TestCommitStoresRefusedDecisionLater(t *testing.T) {
 
 	base, err := client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	refusals := 0
+	var mu sync.Mutex
+	refusals := map[string]int{}
+	refuse := map[string]int{"r-escalation": 2, "r-never": 1000}
 	flaky := interceptor.NewClient(base, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if d, ok := obj.(*klaxonv1.IncidentDecision); ok && d.Spec.ID == "r-escalation" && refusals < 2 {
-				refusals++
-				return apierrors.NewServiceUnavailable("etcd is catching up")
+			if d, ok := obj.(*klaxonv1.IncidentDecision); ok {
+				mu.Lock()
+				refused := refusals[d.Spec.ID] < refuse[d.Spec.ID]
+				if refused {
+					refusals[d.Spec.ID]++
+				}
+				mu.Unlock()
+				if refused {
+					return apierrors.NewServiceUnavailable("etcd is catching up")
+				}
 			}
 			return c.Create(ctx, obj, opts...)
 		},
@@ -110,23 +121,22 @@ func TestCommitStoresRefusedDecisionLater(t *testing.T) {
 	r := &IncidentReconciler{Client: flaky, Recorder: recorder}
 
 	orig := inc.DeepCopy()
-	decisions := []incident.Decision{testDecision("triage", "r-triage"), testDecision("escalation", "r-escalation")}
+	decisions := []incident.Decision{testDecision("triage", "r-triage"), testDecision("escalation", "r-escalation"),
+		testDecision("notify", "r-never")}
 	for _, d := range decisions {
 		incident.AppendDecision(&inc.Status, d)
 	}
-	unstored, err := r.commit(ctx, inc, orig, decisions)
+	finish, err := r.commit(ctx, inc, orig, decisions)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(unstored).To(HaveLen(1))
-	g.Expect(unstored[0].Spec.ID).To(Equal("r-escalation"))
-
 	var stored klaxonv1.Incident
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
-	g.Expect(stored.Status.Decisions).To(HaveLen(2), "status is written although a decision was refused")
-	g.Expect(decisionExists(g, inc, "r-triage")).To(BeTrue())
-	g.Expect(decisionExists(g, inc, "r-escalation")).To(BeFalse())
+	g.Expect(stored.Status.Decisions).To(HaveLen(3), "status is written whatever happens to the decisions")
 
-	r.storeLate(ctx, inc.DeepCopy(), unstored)
-	g.Expect(refusals).To(Equal(2))
-	g.Expect(decisionExists(g, inc, "r-escalation")).To(BeTrue())
-	g.Expect(recorder.Events).To(BeEmpty(), "stored on a retry: no warning")
+	finish()
+	g.Expect(refusals["r-escalation"]).To(Equal(2))
+	g.Expect(decisionExists(g, inc, "r-triage")).To(BeTrue())
+	g.Expect(decisionExists(g, inc, "r-escalation")).To(BeTrue(), "stored on a retry")
+	g.Expect(decisionExists(g, inc, "r-never")).To(BeFalse())
+	g.Expect(recorder.Events).To(HaveLen(1))
+	g.Expect(<-recorder.Events).To(And(HavePrefix("Warning DecisionNotStored"), ContainSubstring("r-never")))
 }

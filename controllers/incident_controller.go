@@ -88,21 +88,14 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 
 	// The optimistic lock makes a concurrent status writer (intake, a second replica)
 	// fail this patch instead of losing its write; the retry observes both.
-	unstored, err := r.commit(ctx, &inc, orig, decisions)
+	finish, err := r.commit(ctx, &inc, orig, decisions)
 	if err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: time.Millisecond}, nil
 		}
 		return reconcile.Result{}, err
 	}
-	// A record the API server refused while it took the claims is stored again while
-	// the pages go out: a page never waits on its paperwork.
-	if len(unstored) > 0 {
-		var wg sync.WaitGroup
-		ref := inc.DeepCopy()
-		wg.Go(func() { r.storeLate(ctx, ref, unstored) })
-		defer wg.Wait()
-	}
+	defer finish()
 	// Events go out only once the transition is stored, so a failed write never
 	// announces a transition twice.
 	for _, t := range transitions {
@@ -269,13 +262,13 @@ func (r *IncidentReconciler) createDecision(ctx context.Context, obj *klaxonv1.I
 }
 
 // commit patches status and creates the IncidentDecisions it refers to at the same
-// time, so that a page waits for one API round trip rather than one per decision
-// and then the claim. When the API server rejects the status patch (a conflict),
-// the decisions created for it are deleted again: the retry takes its decisions
-// anew, and none is left behind that status does not refer to. When status is
-// written but a decision is not, commit returns that decision's object to store
-// again.
-func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Incident, decisions []incident.Decision) ([]*klaxonv1.IncidentDecision, error) {
+// time, and returns as soon as status is written: a page waits for its claim alone,
+// not for its paperwork too. (Waiting would not make the records safer: they are
+// already on their way when the claim lands.) When the API server rejects the status
+// patch (a conflict), the decisions created for it are deleted again: the retry
+// takes its decisions anew, and none is left behind that status does not refer to.
+// finish waits for the creates and stores again those the API server refused.
+func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Incident, decisions []incident.Decision) (finish func(), err error) {
 	objs := make([]*klaxonv1.IncidentDecision, len(decisions))
 	for i, d := range decisions {
 		obj, err := r.decisionObject(inc, d)
@@ -290,35 +283,41 @@ func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Inc
 	for i, obj := range objs {
 		wg.Go(func() { created[i], errs[i] = r.createDecision(ctx, obj) })
 	}
-	err := patchStatus(ctx, r.Client, inc, orig, true)
-	wg.Wait()
-	if apierrors.IsConflict(err) {
-		for i, obj := range objs {
-			if !created[i] {
-				continue
-			}
-			if derr := r.Client.Delete(ctx, obj, client.Preconditions{UID: &obj.UID}); derr != nil && !apierrors.IsNotFound(derr) {
-				// Owned by the incident: the garbage collector removes it with it.
-				log.FromContext(ctx).Error(derr, "removing a decision its status write lost", "decision", obj.Name)
+	if err := patchStatus(ctx, r.Client, inc, orig, true); err != nil {
+		wg.Wait()
+		if apierrors.IsConflict(err) {
+			for i, obj := range objs {
+				if !created[i] {
+					continue
+				}
+				if derr := r.Client.Delete(ctx, obj, client.Preconditions{UID: &obj.UID}); derr != nil && !apierrors.IsNotFound(derr) {
+					// Owned by the incident: the garbage collector removes it with it.
+					log.FromContext(ctx).Error(derr, "removing a decision its status write lost", "decision", obj.Name)
+				}
 			}
 		}
-	}
-	if err != nil {
 		return nil, err
 	}
-	var unstored []*klaxonv1.IncidentDecision
-	for i, e := range errs {
-		if e != nil {
-			log.FromContext(ctx).Error(e, "decision not stored; trying again", "decision", objs[i].Name)
-			unstored = append(unstored, objs[i])
-		}
+	if len(objs) == 0 {
+		return func() {}, nil
 	}
-	return unstored, nil
+	ref := inc.DeepCopy() // the deliveries write inc meanwhile
+	return func() {
+		wg.Wait()
+		var unstored []*klaxonv1.IncidentDecision
+		for i, e := range errs {
+			if e != nil {
+				log.FromContext(ctx).Error(e, "decision not stored; trying again", "decision", objs[i].Name)
+				unstored = append(unstored, objs[i])
+			}
+		}
+		r.storeLate(ctx, ref, unstored)
+	}, nil
 }
 
 // storeLate stores decisions status refers to that the API server refused at first,
 // backing off between attempts; one it still refuses raises a Warning on the
-// incident, ref (a copy: the deliveries write the incident meanwhile).
+// incident ref.
 func (r *IncidentReconciler) storeLate(ctx context.Context, ref *klaxonv1.Incident, objs []*klaxonv1.IncidentDecision) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()

@@ -128,13 +128,11 @@ func (d *deadlineCancel) Cancelled() bool {
 
 // evalPlan evaluates the outputs with the plan evaluator.
 func (pq *pointQuery) evalPlan(ctx context.Context, u *unit, input ast.Value, now time.Time, c topdown.Cancel) ([]*ast.Term, error) {
-	return pq.prog.Eval(ctx, planeval.Options{
-		Input:        ast.NewTerm(input),
-		Data:         u.dataTerm,
-		Time:         ast.NumberTerm(json.Number(strconv.FormatInt(now.UnixNano(), 10))),
-		Cancel:       c,
-		Capabilities: sandboxCaps(),
-	})
+	opts := planeval.Options{Input: ast.NewTerm(input), Data: u.dataTerm, Cancel: c, Capabilities: sandboxCaps()}
+	if pq.prog.NeedsTime() {
+		opts.Time = ast.NumberTerm(json.Number(strconv.FormatInt(now.UnixNano(), 10)))
+	}
+	return pq.prog.Eval(ctx, opts)
 }
 
 // evalTopdown evaluates the outputs with OPA's topdown evaluator.

@@ -45,7 +45,16 @@ type Program struct {
 	pool                 sync.Pool // of *machine
 	// npaths is how many paths from input and data lookups read.
 	npaths int
+	// needsTime: a builtin the plan calls reads the evaluation's time.
+	needsTime bool
 }
+
+// timeBuiltins read BuiltinContext.Time.
+var timeBuiltins = map[string]bool{"time.now_ns": true, "io.jwt.decode_verify": true, "http.send": true}
+
+// NeedsTime says whether Eval needs Options.Time: whether a builtin the
+// plan calls reads the evaluation's time.
+func (p *Program) NeedsTime() bool { return p.needsTime }
 
 type function struct {
 	name    string
@@ -183,6 +192,9 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 		l.builtins[bf.Name] = &builtinCall{name: bf.Name, f: f, decl: decl}
 	}
 	p := &Program{}
+	for name := range l.builtins {
+		p.needsTime = p.needsTime || timeBuiltins[name]
+	}
 	if pol.Funcs != nil {
 		for i, f := range pol.Funcs.Funcs {
 			fn := &function{name: f.Name, ret: int(f.Return), memo: len(f.Params) == 2, index: i}

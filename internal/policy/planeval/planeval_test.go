@@ -141,3 +141,19 @@ n := count([x | some x in numbers.range(1, 100000); x % 7 == 0])
 		t.Fatalf("not cancelled: %v, %v", out, err)
 	}
 }
+
+func TestTimeIsGivenToTheBuiltinsThatReadIt(t *testing.T) {
+	p := mustCompile(t, `package t
+now := time.now_ns()
+`, "t/now")
+	if !p.NeedsTime() {
+		t.Fatal("time.now_ns reads the time, yet NeedsTime is false")
+	}
+	out, err := p.Eval(context.Background(), Options{Input: ast.NewTerm(ast.NewObject()), Data: ast.NewTerm(ast.NewObject()), Time: ast.IntNumberTerm(42)})
+	if err != nil || out[0] == nil || ast.Compare(out[0].Value, ast.Number("42")) != 0 {
+		t.Fatalf("now = %v, %v; want 42", out, err)
+	}
+	if mustCompile(t, "package t\nx := upper(input.s)\n", "t/x").NeedsTime() {
+		t.Error("upper does not read the time, yet NeedsTime is true")
+	}
+}

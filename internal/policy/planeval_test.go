@@ -197,8 +197,8 @@ func TestPlanEvaluatorMatchesTopdownOnTheLibrary(t *testing.T) {
 			continue
 		}
 		if e.builtin.queries[pi].prog == nil {
-			// Left to topdown (escalation merges objects the evaluator does
-			// not); triage, which every incident needs, must not be.
+			// Left to topdown; triage, which every incident needs, must
+			// not be.
 			if pi == PointTriage.index() {
 				t.Fatal("the plan evaluator does not run the built-in triage")
 			}

@@ -6,10 +6,11 @@
 // continuations per expression.
 //
 // It is a second evaluator, not a replacement: Compile refuses what it does
-// not run (`with`, dynamic calls, merges of virtual and base documents), and
+// not run (`with`, dynamic calls), and
 // Eval returns an error whenever the result could differ from topdown's (a
-// builtin's error, which topdown treats as undefined, or a conflict), so
-// that the caller evaluates that decision with topdown instead. The
+// builtin's error, which topdown treats as undefined, a conflict, a base
+// document under a rule), so that the caller evaluates that decision with
+// topdown instead. The
 // semantics of blocks, breaks, scans and negation follow OPA's Wasm
 // compiler (internal/compiler/wasm), the reference implementation of the IR.
 package planeval
@@ -103,6 +104,10 @@ const (
 	opSetAdd
 	opResultSetAdd
 	opResult // {"result": a} added to the result set, without the object
+	// opObjectMerge merges a base document with a virtual one at the same
+	// path. The engine's data never has a document where a policy has
+	// rules, so it never runs; if it did, topdown would take over.
+	opObjectMerge
 )
 
 // operand is a local (k == nil) or a constant.
@@ -413,8 +418,10 @@ func (l *linker) stmt(s ir.Stmt) (stmt, error) {
 		out = stmt{op: opSetAdd, a: op1(s.Value), target: l.local(s.Set)}
 	case *ir.ResultSetAddStmt:
 		out = stmt{op: opResultSetAdd, a: operand{local: l.local(s.Value)}}
+	case *ir.ObjectMergeStmt:
+		out = stmt{op: opObjectMerge, a: operand{local: l.local(s.A)}, b: operand{local: l.local(s.B)}, target: l.local(s.Target)}
 	default:
-		// WithStmt, CallDynamicStmt, ObjectMergeStmt and anything newer.
+		// WithStmt, CallDynamicStmt and anything newer.
 		return out, fmt.Errorf("%w: %T", ErrUnsupported, s)
 	}
 	return out, err
@@ -726,6 +733,8 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			if err := m.addResult(v); err != nil {
 				return 0, err
 			}
+		case opObjectMerge:
+			return 0, fmt.Errorf("%w: a base document where rules are", ErrUnsupported)
 		default:
 			return 0, fmt.Errorf("%w: opcode %d", ErrUnsupported, s.op)
 		}

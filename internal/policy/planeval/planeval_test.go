@@ -157,3 +157,17 @@ now := time.now_ns()
 		t.Error("upper does not read the time, yet NeedsTime is true")
 	}
 }
+
+func TestABaseDocumentUnderARuleIsLeftToTopdown(t *testing.T) {
+	p := mustCompile(t, `package t
+x["b"] := 2
+`, "t/x")
+	out, err := p.Eval(context.Background(), Options{Input: ast.NewTerm(ast.NewObject()), Data: ast.MustParseTerm(`{"u": 1}`)})
+	if err != nil || out[0] == nil || ast.Compare(out[0].Value, ast.MustParseTerm(`{"b": 2}`).Value) != 0 {
+		t.Fatalf("no base document: %v, %v; want {\"b\": 2}", out, err)
+	}
+	_, err = p.Eval(context.Background(), Options{Input: ast.NewTerm(ast.NewObject()), Data: ast.MustParseTerm(`{"t": {"x": {"a": 1}}}`)})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("a base document under the rule: %v, want ErrUnsupported", err)
+	}
+}

@@ -60,7 +60,7 @@ func AppendDecision(st *klaxonv1.IncidentStatus, d Decision) {
 		Point: d.Point, ID: d.ID, Time: &t, Summary: truncate(d.Summary), InputHash: d.InputHash,
 	})
 	if n := len(st.Decisions) - MaxDecisions; n > 0 {
-		st.Decisions = append([]klaxonv1.DecisionRecord(nil), st.Decisions[n:]...)
+		st.Decisions = trimDecisions(st.Decisions, n)
 	}
 	if d.Fallback {
 		msg := fmt.Sprintf("%s policy failed; the built-in default decided (%s)", d.Point, d.ID)
@@ -69,6 +69,28 @@ func AppendDecision(st *klaxonv1.IncidentStatus, d Decision) {
 		}
 		AppendTimeline(st, klaxonv1.TimelineEntry{Time: t, Type: "PolicyFallback", Actor: "klaxon", Message: msg})
 	}
+}
+
+// trimDecisions drops the n oldest records, except the newest triage decision:
+// LastTriageHash reads it to tell whether triage must run again, and a runbook
+// taking many actions decisions must not make it run again for nothing.
+func trimDecisions(recs []klaxonv1.DecisionRecord, n int) []klaxonv1.DecisionRecord {
+	keep := -1
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Point == "triage" {
+			keep = i
+			break
+		}
+	}
+	out := make([]klaxonv1.DecisionRecord, 0, len(recs)-n)
+	if keep >= 0 && keep < n {
+		out = append(out, recs[keep])
+		n++ // the triage record takes the place of one more of the oldest
+	}
+	for i := n; i < len(recs); i++ {
+		out = append(out, recs[i])
+	}
+	return out
 }
 
 func decisionName(incident, id string) string {

@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -91,9 +92,28 @@ func TestAppendDecisionBoundsAndFallback(t *testing.T) {
 	if len(st.Decisions) != MaxDecisions {
 		t.Fatalf("%d decisions, want %d", len(st.Decisions), MaxDecisions)
 	}
-	AppendDecision(&st, Decision{Point: "triage", ID: "x", Time: t0, Fallback: true, Errors: []string{"acme/routing: timeout"}})
+	AppendDecision(&st, Decision{Point: "triage", ID: "x", Time: t0, Fallback: true, Errors: []string{"acme/routing: timeout"}, InputHash: "h1"})
 	last := st.Timeline[len(st.Timeline)-1]
 	if last.Type != "PolicyFallback" || last.Message != "triage policy failed; the built-in default decided (x): acme/routing: timeout" {
 		t.Errorf("fallback entry %+v", last)
+	}
+
+	// Many decisions of other points later, the newest triage decision is still there.
+	for i := 0; i < 2*MaxDecisions; i++ {
+		AppendDecision(&st, Decision{Point: "actions", ID: fmt.Sprintf("a%d", i), Time: t0})
+	}
+	if len(st.Decisions) != MaxDecisions {
+		t.Fatalf("%d decisions, want %d", len(st.Decisions), MaxDecisions)
+	}
+	if got := LastTriageHash(&st); got != "h1" {
+		t.Errorf("LastTriageHash = %q after many other decisions, want h1", got)
+	}
+	if first, newest := st.Decisions[0], st.Decisions[MaxDecisions-1]; first.ID != "x" || newest.ID != fmt.Sprintf("a%d", 2*MaxDecisions-1) {
+		t.Errorf("kept %s ... %s, want x (the triage) ... the newest", first.ID, newest.ID)
+	}
+	for i, d := range st.Decisions[1:] {
+		if want := fmt.Sprintf("a%d", MaxDecisions+1+i); d.ID != want {
+			t.Fatalf("decision %d is %s, want %s: the others keep their order, newest last", i+1, d.ID, want)
+		}
 	}
 }

@@ -48,6 +48,7 @@ func runController(args []string) error {
 	httpAddr := fs.String("http-bind-address", "127.0.0.1:8090", "as klaxon's --http-bind-address")
 	metricsAddr := fs.String("metrics-bind-address", "0", "metrics endpoint")
 	pprofAddr := fs.String("pprof-bind-address", "", "net/http/pprof endpoint; empty for none")
+	intakeOnly := fs.Bool("intake-only", false, "serve intake without the reconcilers (nothing triages or pages)")
 	_ = fs.Parse(args)
 
 	// Production logs at info level as JSON; so does this (to the file the harness gives).
@@ -77,8 +78,10 @@ func runController(args []string) error {
 	}
 	opts := controllers.Options{SystemNamespace: klaxonv1.DefaultSystemNamespace, Engine: engine,
 		Notify: dispatch.Options{BaseURL: "http://klaxon.load.test"}}
-	if err := controllers.SetupWithManager(mgr, opts); err != nil {
-		return err
+	if !*intakeOnly {
+		if err := controllers.SetupWithManager(mgr, opts); err != nil {
+			return err
+		}
 	}
 	srv := server.New(*httpAddr, func() error { return nil })
 	rcv, err := controllers.RegisterIntake(mgr, srv, opts)
@@ -147,7 +150,8 @@ func startController(h *harness) (*controllerProc, error) {
 		ready:    make(chan struct{}), exited: make(chan error, 1)}
 	c.cmd = exec.Command(self, controllerRole, "-kubeconfig", h.kubeconfig,
 		"-kube-api-qps", fmt.Sprint(h.opts.qps.qps), "-kube-api-burst", fmt.Sprint(h.opts.qps.burst),
-		"-http-bind-address", httpAddr, "-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr)
+		"-http-bind-address", httpAddr, "-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr,
+		fmt.Sprintf("-intake-only=%t", h.opts.intakeOnly))
 	c.cmd.Stderr = logFile
 	// A harness killed mid-run takes its controller with it.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

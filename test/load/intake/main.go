@@ -147,6 +147,19 @@ func run(args []string) int {
 		}
 	}
 
+	if o.intakeOnly {
+		broken := chk.broken()
+		fmt.Printf("\nintake only: no reconcilers, nothing paged, no first-page phase\nlogs, kubeconfig and Alertmanager's data: %s\n", o.out)
+		if len(broken) > 0 {
+			fmt.Println("\nFAILED: a correctness invariant broke:")
+			for _, b := range broken {
+				fmt.Println("  -", b)
+			}
+			return 1
+		}
+		return 0
+	}
+
 	// Phase 2: new alerts at a steady rate, each paged or notified once, once the
 	// controller is done with phase 1's incidents.
 	idle, cancelIdle = context.WithTimeout(ctx, 2*time.Minute)

@@ -13,6 +13,7 @@ type options struct {
 	out          string
 	alertmanager string // the Alertmanager binary; hack/install-alertmanager.sh's when empty
 	skipAM       bool
+	intakeOnly   bool // the controller without its reconcilers: intake's own ceiling
 	qps          qpsSetting
 	profile      time.Duration // CPU profiles of Klaxon and kube-apiserver from the start of Klaxon's stream; 0 for none
 
@@ -36,6 +37,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "", "directory for logs, kubeconfig, Alertmanager's data; a new temporary one when empty")
 	fs.StringVar(&o.alertmanager, "alertmanager", "", "Alertmanager v0.28.1 binary; built by hack/install-alertmanager.sh when empty")
 	fs.BoolVar(&o.skipAM, "skip-alertmanager", false, "measure Klaxon only")
+	fs.BoolVar(&o.intakeOnly, "intake-only", false, "run Klaxon's intake without its reconcilers (nothing triages, escalates or pages; no first-page phase): what intake takes when the API server is not also busy with the incidents it opens. A diagnosis, not the issue's measurement")
 	qps := fs.String("kube-api-qps", "500/1000", "controller --kube-api-qps/--kube-api-burst (opening hundreds of incidents a second needs more than klaxon's default 50/100)")
 	fs.DurationVar(&o.profile, "profile", 0, "write CPU profiles of the controller and kube-apiserver over this long from the start of Klaxon's ingest stream to -out (klaxon-ingest.pprof, apiserver-ingest.pprof); 0 for none")
 	fs.IntVar(&o.alerts, "alerts", 100000, "ingest: alerts in the stream")

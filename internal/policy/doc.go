@@ -23,11 +23,14 @@
 // A policy that must be evaluated gets an AST of just the parts it reads
 // when those are known, else of the whole input.
 //
-// Evaluation runs on OPA's topdown evaluator directly (see query.go): one
-// compiled query per point, each output read through a comprehension of
-// its own; the policy's data is served from an AST cache filled at compile
-// time (no storage reads); rule values are recorded in a pooled cache
-// (vcache.go); klaxon.keywords looks words up in an index built once per
-// table. policies/README.md, "Writing fast policies", has the measured
-// figures.
+// Evaluation runs OPA's plan IR with package planeval when the planner's
+// output allows it, several times faster than OPA's interpreter; anything
+// else, and any evaluation planeval cannot finish exactly as topdown would (a
+// builtin's error, a conflict), runs on OPA's topdown evaluator directly
+// (see query.go): one compiled query per point, each output read through a
+// comprehension of its own; the policy's data is served from an AST cache
+// filled at compile time (no storage reads); rule values are recorded in a
+// pooled cache (vcache.go). klaxon.keywords looks words up in an index built
+// once per table. policies/README.md, "Writing fast policies", has the
+// measured figures.
 package policy

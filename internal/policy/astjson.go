@@ -46,13 +46,16 @@ type jsonParser struct {
 	s     string
 	i     int
 	pairs [][2]*ast.Term // scratch stack of object members, reused across objects
-	terms []ast.Term     // slab the terms are cut from, one allocation per 64
+	terms []ast.Term     // slab the terms are cut from, see term
 }
 
 // term returns a new term for v from the slab.
 func (p *jsonParser) term(v ast.Value) *ast.Term {
 	if len(p.terms) == 0 {
-		p.terms = make([]ast.Term, 64)
+		// About one term per 16 bytes of text (member names are mostly
+		// shared, see stringTerm), at most 64 a slab: a short text does
+		// not pay for 64.
+		p.terms = make([]ast.Term, min(64, len(p.b)/16+1))
 	}
 	t := &p.terms[0]
 	p.terms = p.terms[1:]

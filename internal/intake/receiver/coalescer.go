@@ -263,15 +263,29 @@ func (c *coalescer) putBackIncident(key types.NamespacedName, p *incidentCounts)
 // flushing the same incident never lose each other's counts: the loser re-reads and
 // tries again at the next flush.
 func (c *coalescer) flushIncident(ctx context.Context, key types.NamespacedName) error {
+	// A conflict, or an incident not indexed yet, is read afresh and tried once more
+	// at once: another replica's flush a moment ago is the usual cause, and its write
+	// is in the fresh read.
+	for attempt := 0; ; attempt++ {
+		again, err := c.writeCounts(ctx, key)
+		if !again || err != nil || attempt > 0 {
+			return err
+		}
+	}
+}
+
+// writeCounts is one attempt of flushIncident; again says the incident was read
+// afresh after a conflict (or was not indexed) and the counts are still pending.
+func (c *coalescer) writeCounts(ctx context.Context, key types.NamespacedName) (again bool, err error) {
 	p := c.takeIncident(key)
 	if p == nil {
-		return nil
+		return false, nil
 	}
 	cur, rv, ok := c.index.alerts(key)
 	if !ok {
-		// Not indexed (yet): read it, so the next flush has a base to add to.
+		// Not indexed (yet): read it, so there is a base to add to.
 		c.putBackIncident(key, p)
-		return c.refresh(ctx, key)
+		return true, c.refresh(ctx, key)
 	}
 	sum := mergeSummary(cur, p)
 	patch, err := json.Marshal(map[string]any{
@@ -280,7 +294,7 @@ func (c *coalescer) flushIncident(ctx context.Context, key types.NamespacedName)
 	})
 	if err != nil {
 		c.putBackIncident(key, p)
-		return fmt.Errorf("encoding counts: %w", err)
+		return false, fmt.Errorf("encoding counts: %w", err)
 	}
 	inc := &klaxonv1.Incident{}
 	inc.Namespace, inc.Name = key.Namespace, key.Name
@@ -288,17 +302,17 @@ func (c *coalescer) flushIncident(ctx context.Context, key types.NamespacedName)
 		switch {
 		case apierrors.IsNotFound(err):
 			c.index.forget(key)
-			return nil // deleted: its counts go with it
+			return false, nil // deleted: its counts go with it
 		case apierrors.IsConflict(err):
 			c.putBackIncident(key, p)
-			return c.refresh(ctx, key)
+			return true, c.refresh(ctx, key)
 		}
 		c.putBackIncident(key, p)
-		return fmt.Errorf("writing alert counts of incident %s: %w", key, err)
+		return false, fmt.Errorf("writing alert counts of incident %s: %w", key, err)
 	}
 	incidentWrites.WithLabelValues("status").Inc()
 	c.index.observe(inc)
-	return nil
+	return false, nil
 }
 
 // refresh reads an incident from the API server into the index.

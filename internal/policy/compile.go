@@ -266,15 +266,6 @@ func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
 			return nil, []Problem{{Message: fmt.Sprintf("prepare the %s query: %v", points[pi], err)}}
 		}
 		u.queries[pi] = q
-		// The plan evaluator is an optimisation: a policy it cannot run is
-		// evaluated by topdown alone.
-		eps := make([]string, len(names))
-		for i, name := range names {
-			eps[i] = fmt.Sprintf("klaxon/%s/%s", points[pi], name)
-		}
-		if prog, err := planeval.Compile(ctx, ps.modules, eps, sandboxCaps()); err == nil {
-			q.prog = prog
-		}
 		// Compiled rules have their imports resolved: every reference into
 		// input is spelled out from input. Besides what the dependency graph
 		// reaches from the output rules, every rule outside the other points'
@@ -291,7 +282,46 @@ func compileUnit(ctx context.Context, src Source) (*unit, []Problem) {
 			u.pointReadsDecision[pi] = u.pointReadsDecision[pi] || path.HasPrefix(decisionRef)
 		}
 	}
+	planUnit(ctx, u, ps)
 	return u, nil
+}
+
+// planUnit prepares the plan evaluator for the unit's points: one plan for
+// all of them (planning costs a compilation of the modules), or, when that
+// fails, one per point, so that what one point does not allow leaves only
+// that point to topdown. The plan evaluator is an optimisation: a point it
+// cannot run is evaluated by topdown alone.
+func planUnit(ctx context.Context, u *unit, ps *parsedSource) {
+	var eps []string
+	var at [numPoints][]int // at[pi]: the indexes of pi's outputs in eps
+	for pi, q := range u.queries {
+		if q == nil {
+			continue
+		}
+		for _, name := range q.names {
+			at[pi] = append(at[pi], len(eps))
+			eps = append(eps, fmt.Sprintf("klaxon/%s/%s", points[pi], name))
+		}
+	}
+	if len(eps) == 0 {
+		return
+	}
+	if prog, err := planeval.Compile(ctx, ps.modules, eps, sandboxCaps()); err == nil {
+		for pi, q := range u.queries {
+			if q != nil {
+				q.prog = prog.Subset(at[pi])
+			}
+		}
+		return
+	}
+	for pi, q := range u.queries {
+		if q == nil {
+			continue
+		}
+		if prog, err := planeval.Compile(ctx, ps.modules, slices.Clone(eps[at[pi][0]:at[pi][0]+len(at[pi])]), sandboxCaps()); err == nil {
+			q.prog = prog
+		}
+	}
 }
 
 var decisionRef = ast.MustParseRef("input.decision")

@@ -351,3 +351,26 @@ func TestDeadlineCancel(t *testing.T) {
 		t.Error("did not stop when cancelled")
 	}
 }
+
+// One point's plan that the evaluator cannot run leaves only that point to
+// topdown.
+func TestAPointThePlanEvaluatorCannotRunIsLeftToTopdownAlone(t *testing.T) {
+	u, problems := compileUnit(context.Background(), Source{Namespace: "acme", Name: "mixed", Modules: map[string]string{
+		"triage.rego": `package klaxon.triage
+severity := s if {
+	s := object.get(input, "sev", "SEV3") with input.sev as "SEV2"
+}
+`,
+		"notify.rego": `package klaxon.notify
+groups contains "oncall" if input.event
+`}})
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	if q := u.queries[PointTriage.index()]; q == nil || q.prog != nil {
+		t.Errorf("triage (with `with`): query %v, want one for topdown alone", q)
+	}
+	if q := u.queries[PointNotify.index()]; q == nil || q.prog == nil {
+		t.Errorf("notify: query %v, want one the plan evaluator runs", q)
+	}
+}

@@ -53,6 +53,17 @@ type Program struct {
 // timeBuiltins read BuiltinContext.Time.
 var timeBuiltins = map[string]bool{"time.now_ns": true, "io.jwt.decode_verify": true, "http.send": true}
 
+// Subset returns a program that evaluates only the entrypoints at the
+// given indexes of the ones p was compiled for, in that order. It shares
+// p's functions and constants.
+func (p *Program) Subset(indexes []int) *Program {
+	sub := &Program{funcs: p.funcs, maxLocals: p.maxLocals, frameHint: p.frameHint, npaths: p.npaths, needsTime: p.needsTime}
+	for _, i := range indexes {
+		sub.plans = append(sub.plans, p.plans[i])
+	}
+	return sub
+}
+
 // NeedsTime says whether Eval needs Options.Time: whether a builtin the
 // plan calls reads the evaluation's time.
 func (p *Program) NeedsTime() bool { return p.needsTime }

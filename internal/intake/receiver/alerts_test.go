@@ -358,7 +358,7 @@ func TestStoreReadsWhatItsIndexMissed(t *testing.T) {
 		t.Fatalf("outcome %+v; want attached to incident 0", out[0])
 	}
 	// "b" joined an open incident: it waits for the flush.
-	if err := blind.flushGroup(context.Background(), groupRef{namespace: ns, source: "am", key: "g"}, now); err != nil {
+	if err := blind.flushGroup(context.Background(), newGroupRef(ns, "am", "g"), now); err != nil {
 		t.Fatal(err)
 	}
 	if got := incident(t, ns, out[0].incident.Name).Annotations[klaxonv1.AnnotationFiring]; got != `["a","b"]` {

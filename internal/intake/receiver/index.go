@@ -95,7 +95,12 @@ func (x *index) removeLocked(e *entry) {
 // and the resourceVersion it was read at. The result is the caller's to keep, but
 // its Firing set is the index's, shared: replace it, never change it.
 func (x *index) current(namespace, source, groupKey string) (*intake.Current, string) {
-	id := groupID{namespace: namespace, hash: intake.GroupHash(source, groupKey)}
+	return x.currentOf(namespace, intake.GroupHash(source, groupKey), source, groupKey)
+}
+
+// currentOf is current for a group whose intake.GroupHash is known.
+func (x *index) currentOf(namespace, hash, source, groupKey string) (*intake.Current, string) {
+	id := groupID{namespace: namespace, hash: hash}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var best *entry

@@ -64,8 +64,12 @@ type store struct {
 	pending   map[groupRef]*pendingGroup
 }
 
-// groupRef is one source's alert group.
-type groupRef struct{ namespace, source, key string }
+// groupRef is one source's alert group, with its intake.GroupHash.
+type groupRef struct{ namespace, source, key, hash string }
+
+func newGroupRef(namespace, source, key string) groupRef {
+	return groupRef{namespace: namespace, source: source, key: key, hash: intake.GroupHash(source, key)}
+}
 
 // pendingGroup is what a group's requests added to its incident that is not written
 // yet: further firing alerts, one per fingerprint, at most intake.MaxFiring + 1 (past
@@ -75,6 +79,11 @@ type pendingGroup struct {
 	alerts     []intake.Alert
 	downgrades []downgrade
 	since      time.Time // when the oldest arrived, to flush oldest first
+
+	// merged is base (a persisted set from the index, never changed) with alerts
+	// added, kept for the next decision until either changes; never changed itself.
+	merged, base *intake.FiringSet
+	version      int // changes with alerts
 }
 
 func newStore(c client.Client, reader client.Reader, idx *index) *store {
@@ -130,7 +139,7 @@ func (s *store) ingest(ctx context.Context, src *klaxonv1.AlertSource, groups []
 // arrived just before whatever write holds the lock. Anything else takes the lock and
 // decides again.
 func (s *store) ingestGroup(ctx context.Context, src *klaxonv1.AlertSource, g *group, now time.Time) (outcome, error) {
-	ref := groupRef{namespace: src.Namespace, source: src.Name, key: g.key}
+	ref := newGroupRef(src.Namespace, src.Name, g.key)
 	if cur := s.current(ref); cur != nil {
 		if plan := intake.Decide(cur, g.alerts, intake.PolicyOf(src.Spec), now); plan.Action == intake.ActionCount {
 			return outcome{incident: types.NamespacedName{Namespace: src.Namespace, Name: cur.Name}}, nil
@@ -144,7 +153,7 @@ func (s *store) ingestGroup(ctx context.Context, src *klaxonv1.AlertSource, g *g
 
 // current is the group's newest incident with its pending alerts merged in.
 func (s *store) current(ref groupRef) *intake.Current {
-	cur, _ := s.index.current(ref.namespace, ref.source, ref.key)
+	cur, _ := s.index.currentOf(ref.namespace, ref.hash, ref.source, ref.key)
 	if cur != nil {
 		cur.Firing = s.withPending(ref, cur.Firing)
 	}
@@ -168,7 +177,7 @@ const (
 func (s *store) decide(ctx context.Context, src *klaxonv1.AlertSource, ref groupRef, g *group, now time.Time, m mode) (outcome, error) {
 	policy := intake.PolicyOf(src.Spec)
 	for range maxAttempts {
-		cur, rv := s.index.current(src.Namespace, src.Name, g.key)
+		cur, rv := s.index.currentOf(ref.namespace, ref.hash, ref.source, ref.key)
 		if cur != nil && m == modeRequest {
 			cur.Firing = s.withPending(ref, cur.Firing)
 		}
@@ -238,15 +247,27 @@ func onlyAdds(plan intake.Plan, cur *intake.Current) bool {
 // withPending returns the firing set merged with the group's pending alerts.
 func (s *store) withPending(ref groupRef, persisted *intake.FiringSet) *intake.FiringSet {
 	s.pendingMu.RLock()
-	defer s.pendingMu.RUnlock()
 	p := s.pending[ref]
 	if p == nil {
+		s.pendingMu.RUnlock()
 		return persisted
 	}
-	merged := intake.NewFiringSet(persisted.List(), persisted.Overflow)
+	if p.base == persisted && p.merged != nil {
+		merged := p.merged
+		s.pendingMu.RUnlock()
+		return merged
+	}
+	merged := persisted.Clone()
 	for _, a := range p.alerts {
 		merged.Add(a.Fingerprint)
 	}
+	version := p.version
+	s.pendingMu.RUnlock()
+	s.pendingMu.Lock()
+	if s.pending[ref] == p && p.version == version {
+		p.merged, p.base = merged, persisted
+	}
+	s.pendingMu.Unlock()
 	return merged
 }
 
@@ -260,6 +281,8 @@ func (s *store) addPending(ref groupRef, src *klaxonv1.AlertSource, g *group, kn
 		s.pending[ref] = p
 	}
 	p.src = src
+	p.version++
+	p.merged, p.base = nil, nil
 	seen := intake.NewFiringSet(known.List(), known.Overflow)
 	for i, a := range g.alerts {
 		if a.Status == intake.StatusFiring && !seen.Contains(a.Fingerprint) && len(p.alerts) <= intake.MaxFiring {
@@ -336,6 +359,8 @@ func (s *store) settle(ref groupRef, written []intake.Alert) {
 	if p == nil {
 		return
 	}
+	p.version++
+	p.merged, p.base = nil, nil
 	done := intake.NewFiringSet(nil, false)
 	for _, a := range written {
 		done.Add(a.Fingerprint)
@@ -360,7 +385,7 @@ const lockStripes = 4096
 
 // lock is a group's lock (one of lockStripes).
 func (s *store) lock(ref groupRef) *sync.Mutex {
-	return &s.locks[lockIndex(ref.namespace, intake.GroupHash(ref.source, ref.key))]
+	return &s.locks[lockIndex(ref.namespace, ref.hash)]
 }
 
 // update writes a plan's firing set and change of state, on the resourceVersion the

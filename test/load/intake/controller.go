@@ -211,32 +211,7 @@ func (c *controllerProc) scrape() measure.Metrics {
 // profile writes a CPU profile of the child over d to file, in the background; the
 // returned channel closes when it is written.
 func (c *controllerProc) profile(d time.Duration, file string) <-chan struct{} {
-	return fetchProfile(http.DefaultClient, fmt.Sprintf("%s/profile?seconds=%d", c.pprofURL, int(d.Seconds())), file)
-}
-
-// fetchProfile GETs a pprof endpoint into file in the background.
-func fetchProfile(hc *http.Client, url, file string) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		resp, err := hc.Get(url)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "profile %s: %v\n", file, err)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			fmt.Fprintf(os.Stderr, "profile %s: %s\n", file, resp.Status)
-			return
-		}
-		f, err := os.Create(file)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
-	}()
-	return done
+	return measure.FetchProfile(http.DefaultClient, fmt.Sprintf("%s/profile?seconds=%d", c.pprofURL, int(d.Seconds())), file)
 }
 
 // sampler keeps the largest VmRSS of a process, sampled every 100 ms while it runs.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,17 +79,9 @@ func (h *harness) stop() {
 }
 
 // apiserverProfile fetches a CPU profile of kube-apiserver over d into file, in the
-// background (the harness's user is an administrator, allowed /debug/pprof).
+// background.
 func (h *harness) apiserverProfile(d time.Duration, file string) <-chan struct{} {
-	cfg := rest.CopyConfig(h.cfg)
-	cfg.Timeout = d + 30*time.Second
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		done := make(chan struct{})
-		close(done)
-		return done
-	}
-	return fetchProfile(hc, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds())), file)
+	return measure.APIServerProfile(h.cfg, d, file)
 }
 
 // cpuSnap is the CPU time each process of the run had used at one moment.

@@ -110,6 +110,19 @@ func TestEscalationClimbsAndStops(t *testing.T) {
 		}
 	}
 	g.Expect(sent).To(Equal(2))
+
+	// The escalation decision kept the policy it decided on, without its managed fields.
+	var decisions klaxonv1.IncidentDecisionList
+	g.Expect(k8sClient.List(context.Background(), &decisions, client.InNamespace(ns))).To(Succeed())
+	var inputs []string
+	for _, d := range decisions.Items {
+		if d.Spec.Point == "escalation" {
+			inputs = append(inputs, string(d.Spec.Input.Raw))
+		}
+	}
+	g.Expect(inputs).To(HaveLen(1))
+	g.Expect(inputs[0]).To(ContainSubstring(`"policy":{`))
+	g.Expect(inputs[0]).NotTo(ContainSubstring("managedFields"))
 }
 
 // TestRestartNeitherLosesNorRepeats stops the manager between two pages and starts a

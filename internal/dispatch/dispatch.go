@@ -240,7 +240,11 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 // decideEscalation asks the escalation decision point how this episode escalates:
 // where it starts and which deadlines apply.
 func (d *Dispatcher) decideEscalation(ctx context.Context, inc *klaxonv1.Incident, ep *klaxonv1.EscalationPolicy, w *Work, now time.Time) error {
-	dec, rec, err := d.engine.Escalation(ctx, policy.EscalationInput{Input: policy.Input{Incident: inc, Tenant: inc.Namespace, Now: now}, Policy: ep})
+	// Managed fields say which client wrote which field: no decision turns on them, and
+	// every escalation decision's record would carry them.
+	in := ep.DeepCopy()
+	in.ManagedFields = nil
+	dec, rec, err := d.engine.Escalation(ctx, policy.EscalationInput{Input: policy.Input{Incident: inc, Tenant: inc.Namespace, Now: now}, Policy: in})
 	if err != nil {
 		return fmt.Errorf("escalation decision: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/klaxon-ops/klaxon/internal/testenv"
@@ -19,10 +18,8 @@ import (
 
 // alertmanagerProc is the real Alertmanager the streams also go through.
 type alertmanagerProc struct {
-	cmd    *exec.Cmd
-	url    string
-	rss    sampler
-	exited chan error
+	*measure.Process
+	url string
 }
 
 // alertmanagerConfig notifies the sink of every new group at once (group_wait 0), as
@@ -68,19 +65,13 @@ func (h *harness) startAlertmanager(ctx context.Context) (*alertmanagerProc, err
 	if err != nil {
 		return nil, err
 	}
-	a := &alertmanagerProc{url: "http://" + addr, exited: make(chan error, 1)}
-	a.cmd = exec.Command(bin, "--config.file="+cfg, "--storage.path="+dir, "--web.listen-address="+addr,
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+dir, "--web.listen-address="+addr,
 		"--cluster.listen-address=")
-	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := a.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	a := &alertmanagerProc{url: "http://" + addr}
+	if a.Process, err = measure.StartProcess(cmd, logFile); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	go func() {
-		a.exited <- a.cmd.Wait()
-		logFile.Close()
-	}()
-	a.rss.start(a.cmd.Process.Pid)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(a.url + "/-/ready")
@@ -91,33 +82,25 @@ func (h *harness) startAlertmanager(ctx context.Context) (*alertmanagerProc, err
 			}
 		}
 		select {
-		case err := <-a.exited:
+		case err := <-a.Exited():
 			return nil, fmt.Errorf("alertmanager exited (%v); see %s", err, logFile.Name())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			a.stop()
+			_ = a.Stop(10 * time.Second)
 			return nil, fmt.Errorf("alertmanager not ready after 30 s; see %s", logFile.Name())
 		}
 	}
 }
 
-func (a *alertmanagerProc) stop() {
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-	case <-time.After(10 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.exited
-	}
-}
+func (a *alertmanagerProc) stop() { _ = a.Stop(10 * time.Second) }
 
 // target posts to POST /api/v2/alerts, as Prometheus does.
 func (a *alertmanagerProc) target(conns int) *target {
 	hdr := http.Header{}
 	hdr.Set("Content-Type", "application/json")
 	return &target{peer: alertmanager, url: a.url + "/api/v2/alerts", header: hdr, body: (*stream).alertmanagerBody,
-		pid: a.cmd.Process.Pid, rss: &a.rss, client: newClient(conns)}
+		pid: a.Pid(), rss: &a.RSS, client: newClient(conns)}
 }
 
 // counts is how many alerts and groups Alertmanager holds.

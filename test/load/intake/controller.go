@@ -1,18 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -113,134 +106,25 @@ func runController(args []string) error {
 
 // controllerProc is the running controller child.
 type controllerProc struct {
-	cmd        *exec.Cmd
-	intakeURL  string // http://host:port
-	metricsURL string
-	pprofURL   string
-	ready      chan struct{}
-	exited     chan error
-	rss        sampler
+	*measure.Child
+	intakeURL string // http://host:port
 }
 
 // startController runs this binary as the controller child; its log goes to
 // <out>/controller.log.
 func startController(h *harness) (*controllerProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	httpAddr, err := measure.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := measure.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	pprofAddr, err := measure.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(h.out, "controller.log"))
-	if err != nil {
-		return nil, err
-	}
-	c := &controllerProc{intakeURL: "http://" + httpAddr, metricsURL: "http://" + metricsAddr + "/metrics",
-		pprofURL: "http://" + pprofAddr + "/debug/pprof",
-		ready:    make(chan struct{}), exited: make(chan error, 1)}
-	c.cmd = exec.Command(self, controllerRole, "-kubeconfig", h.kubeconfig,
+	child, err := measure.StartChild(filepath.Join(h.out, "controller.log"), controllerRole, "-kubeconfig", h.kubeconfig,
 		"-kube-api-qps", fmt.Sprint(h.opts.qps.qps), "-kube-api-burst", fmt.Sprint(h.opts.qps.burst),
-		"-http-bind-address", httpAddr, "-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr,
-		fmt.Sprintf("-intake-only=%t", h.opts.intakeOnly))
-	c.cmd.Stderr = logFile
-	// A harness killed mid-run takes its controller with it.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := c.cmd.StdoutPipe()
+		"-http-bind-address", httpAddr, fmt.Sprintf("-intake-only=%t", h.opts.intakeOnly))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the controller: %w", err)
 	}
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == "ready" {
-				close(c.ready)
-			}
-		}
-	}()
-	go func() {
-		c.exited <- c.cmd.Wait()
-		logFile.Close()
-	}()
-	c.rss.start(c.cmd.Process.Pid)
-	select {
-	case <-c.ready:
-		return c, nil
-	case err := <-c.exited:
-		return nil, fmt.Errorf("the controller exited before it was ready (%v); see %s", err, logFile.Name())
-	case <-time.After(2 * time.Minute):
-		_ = c.cmd.Process.Kill()
-		return nil, fmt.Errorf("the controller was not ready after 2 minutes; see %s", logFile.Name())
-	}
+	return &controllerProc{Child: child, intakeURL: "http://" + httpAddr}, nil
 }
 
-// stop asks the child to stop as a Deployment's pod is asked (SIGTERM) and waits.
-func (c *controllerProc) stop() {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(45 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-}
-
-// scrape reads the child's metrics.
-func (c *controllerProc) scrape() measure.Metrics {
-	resp, err := http.Get(c.metricsURL)
-	if err != nil {
-		return measure.Metrics{}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return measure.ParseMetrics(string(b))
-}
-
-// profile writes a CPU profile of the child over d to file, in the background; the
-// returned channel closes when it is written.
-func (c *controllerProc) profile(d time.Duration, file string) <-chan struct{} {
-	return measure.FetchProfile(http.DefaultClient, fmt.Sprintf("%s/profile?seconds=%d", c.pprofURL, int(d.Seconds())), file)
-}
-
-// sampler keeps the largest VmRSS of a process, sampled every 100 ms while it runs.
-type sampler struct {
-	pid int
-	max atomic.Int64
-}
-
-func (s *sampler) start(pid int) {
-	s.pid = pid
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for range t.C {
-			p, err := measure.ReadProc(pid)
-			if err != nil {
-				return
-			}
-			if p.RSS > s.max.Load() {
-				s.max.Store(p.RSS)
-			}
-		}
-	}()
-}
-
-// now is the process's memory at this moment; reset starts a new maximum.
-func (s *sampler) now() measure.Proc {
-	p, _ := measure.ReadProc(s.pid)
-	return p
-}
-
-func (s *sampler) reset() { s.max.Store(0) }
+// stop stops the controller as a Deployment's pod is stopped.
+func (c *controllerProc) stop() { _ = c.Stop(45 * time.Second) }

@@ -53,9 +53,9 @@ func (h *harness) ingest(ctx context.Context, t *target, s *stream) (*ingestResu
 			return nil, fmt.Errorf("encoding batch %d: %w", b, err)
 		}
 	}
-	before, backend, machine := t.rss.now(), h.backendCPU(), measure.MachineBusy()
+	before, backend, machine := t.rss.Now(), h.backendCPU(), measure.MachineBusy()
 	r.rssBefore = before.RSS
-	t.rss.reset()
+	t.rss.Reset()
 
 	latency := make([]time.Duration, len(bodies))
 	var next, done atomic.Int64
@@ -88,7 +88,7 @@ func (h *harness) ingest(ctx context.Context, t *target, s *stream) (*ingestResu
 				n := done.Add(1)
 				for q := range r.rssAt {
 					if n == int64((q+1)*len(bodies)/4) {
-						r.rssAt[q] = t.rss.now().RSS
+						r.rssAt[q] = t.rss.Now().RSS
 					}
 				}
 			}
@@ -97,8 +97,8 @@ func (h *harness) ingest(ctx context.Context, t *target, s *stream) (*ingestResu
 	wg.Wait()
 	r.wall = time.Since(start)
 	r.latency = latency
-	after := t.rss.now()
-	r.rssAfter, r.rssMax, r.cpu = after.RSS, max(t.rss.max.Load(), after.RSS), after.CPU-before.CPU
+	after := t.rss.Now()
+	r.rssAfter, r.rssMax, r.cpu = after.RSS, max(t.rss.Max(), after.RSS), after.CPU-before.CPU
 	r.backend, r.machine = h.backendCPU()-backend, measure.MachineBusy()-machine
 
 	if t.peer == klaxon && h.opts.intakeOnly {

@@ -89,12 +89,12 @@ func run(args []string) int {
 	// Phase 1: the same stream through each peer, one after the other.
 	s := newStream(ingestPrefix, o.alerts, o.batch, o.duplicates, o.groups, time.Now().UTC().Truncate(time.Second))
 	idle, cancelIdle := context.WithTimeout(ctx, time.Minute)
-	_ = measure.WaitIdle(idle, c.scrape, time.Second)
+	_ = measure.WaitIdle(idle, c.Scrape, time.Second)
 	cancelIdle()
-	a0, m0 := h.apiserverMetrics(), c.scrape()
+	a0, m0 := h.apiserverMetrics(), c.Scrape()
 	var profiled []<-chan struct{}
 	if o.profile > 0 {
-		profiled = append(profiled, c.profile(o.profile, filepath.Join(o.out, "klaxon-ingest.pprof")),
+		profiled = append(profiled, c.Profile(o.profile, filepath.Join(o.out, "klaxon-ingest.pprof")),
 			h.apiserverProfile(o.profile, filepath.Join(o.out, "apiserver-ingest.pprof")))
 	}
 	k, err := h.ingest(ctx, h.klaxonTarget(c), s)
@@ -111,7 +111,7 @@ func run(args []string) int {
 	for i, q := range []float64{0.5, 0.99} {
 		k.createLatency[i] = a1.HistQuantile(q, "apiserver_request_duration_seconds", `verb="POST"`, `resource="incidents"`)
 	}
-	k.intakeWrites = intakeWrites(c.scrape().Minus(m0))
+	k.intakeWrites = intakeWrites(c.Scrape().Minus(m0))
 	var rep *stream
 	var kr, ar *ingestResult
 	sent := s.sent
@@ -163,14 +163,14 @@ func run(args []string) int {
 	// Phase 2: new alerts at a steady rate, each paged or notified once, once the
 	// controller is done with phase 1's incidents.
 	idle, cancelIdle = context.WithTimeout(ctx, 2*time.Minute)
-	_ = measure.WaitIdle(idle, c.scrape, 2*time.Second)
+	_ = measure.WaitIdle(idle, c.Scrape, 2*time.Second)
 	cancelIdle()
-	m0, a0 = c.scrape(), h.apiserverMetrics()
+	m0, a0 = c.Scrape(), h.apiserverMetrics()
 	kf, err := h.firstPage(ctx, h.klaxonTarget(c), "page-klaxon-")
 	if err != nil {
 		return fail("first page through Klaxon", err)
 	}
-	kf.metrics, kf.writes = c.scrape().Minus(m0), measure.WritesByResource(h.apiserverMetrics().Minus(a0))
+	kf.metrics, kf.writes = c.Scrape().Minus(m0), measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	var af *firstPageResult
 	if am != nil {
 		if af, err = h.firstPage(ctx, am.target(4), "page-alertmanager-"); err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 // target is where a stream goes: Klaxon's intake endpoint, or Alertmanager's API.
@@ -17,7 +19,7 @@ type target struct {
 	header http.Header
 	body   func(s *stream, batch int) ([]byte, error)
 	pid    int // the process that receives, for its CPU and memory
-	rss    *sampler
+	rss    *measure.RSS
 	client *http.Client
 }
 
@@ -32,7 +34,7 @@ func (h *harness) klaxonTarget(c *controllerProc) *target {
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Authorization", "Bearer "+h.token)
 	return &target{peer: klaxon, url: c.intakeURL + "/api/v1/alerts/" + tenantNS + "/" + sourceName, header: hdr,
-		body: (*stream).klaxonBody, pid: c.cmd.Process.Pid, rss: &c.rss, client: newClient(h.opts.senders)}
+		body: (*stream).klaxonBody, pid: c.Pid(), rss: &c.RSS, client: newClient(h.opts.senders)}
 }
 
 // post sends one body. A 5xx or 429 is retried after its Retry-After (at most a

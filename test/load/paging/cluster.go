@@ -102,7 +102,7 @@ func (h *harness) snap(c *controllerProc) cpuSnap {
 	s.harness = get(os.Getpid())
 	s.apiserver, s.etcd = get(h.apiserver), get(h.etcd)
 	if c != nil {
-		s.controller = get(c.pid())
+		s.controller = get(c.Pid())
 	}
 	return s
 }

@@ -1,20 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -127,124 +119,19 @@ func parseSettings(s string) ([]qpsSetting, error) {
 
 // controllerProc is a running controller child.
 type controllerProc struct {
-	name       string
-	setting    qpsSetting
-	cmd        *exec.Cmd
-	metricsURL string
-	pprofURL   string
-	ready      chan struct{}
-	exited     chan error
-	started    time.Time
-	readyAt    time.Time
-	// rssMax is the largest VmRSS sampled while it ran (see sampleRSS).
-	rssMax atomic.Int64
+	*measure.Child
+	name    string
+	setting qpsSetting
 }
 
 // startController runs this binary as a controller child with setting; its log goes
 // to <out>/<name>.log.
 func startController(h *harness, name string, setting qpsSetting) (*controllerProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	metricsAddr, err := measure.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	pprofAddr, err := measure.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(h.out, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	c := &controllerProc{name: name, setting: setting, metricsURL: "http://" + metricsAddr + "/metrics",
-		pprofURL: "http://" + pprofAddr + "/debug/pprof", ready: make(chan struct{}), exited: make(chan error, 1)}
-	c.cmd = exec.Command(self, controllerRole, "-kubeconfig", h.kubeconfig,
+	child, err := measure.StartChild(filepath.Join(h.out, name+".log"), controllerRole, "-kubeconfig", h.kubeconfig,
 		"-kube-api-qps", fmt.Sprint(setting.qps), "-kube-api-burst", fmt.Sprint(setting.burst),
-		"-incident-workers", fmt.Sprint(h.opts.workers), "-metrics-bind-address", metricsAddr, "-pprof-bind-address", pprofAddr)
-	c.cmd.Stderr = logFile
-	// A harness killed mid-run takes its controller with it.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := c.cmd.StdoutPipe()
+		"-incident-workers", fmt.Sprint(h.opts.workers))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("controller %s: %w", name, err)
 	}
-	c.started = time.Now()
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == "ready" {
-				c.readyAt = time.Now()
-				close(c.ready)
-			}
-		}
-	}()
-	go func() {
-		c.exited <- c.cmd.Wait()
-		logFile.Close()
-	}()
-	go c.sampleRSS()
-	select {
-	case <-c.ready:
-		return c, nil
-	case err := <-c.exited:
-		return nil, fmt.Errorf("controller %s exited before it was ready (%v); see %s", name, err, logFile.Name())
-	case <-time.After(2 * time.Minute):
-		_ = c.cmd.Process.Kill()
-		return nil, fmt.Errorf("controller %s not ready after 2 minutes; see %s", name, logFile.Name())
-	}
-}
-
-// sampleRSS keeps rssMax up to date every 250 ms while the child runs.
-func (c *controllerProc) sampleRSS() {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for range t.C {
-		s, err := measure.ReadProc(c.cmd.Process.Pid)
-		if err != nil {
-			return
-		}
-		if s.RSS > c.rssMax.Load() {
-			c.rssMax.Store(s.RSS)
-		}
-	}
-}
-
-func (c *controllerProc) pid() int { return c.cmd.Process.Pid }
-
-// stop asks the child to stop as a Deployment's pod is asked (SIGTERM) and waits; it
-// returns the process's last sample, taken just before.
-func (c *controllerProc) stop() (measure.Proc, error) {
-	last, _ := measure.ReadProc(c.pid())
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(45 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-		return last, fmt.Errorf("controller %s did not stop within 45 s of SIGTERM", c.name)
-	}
-	return last, nil
-}
-
-// scrape reads the child's metrics.
-func (c *controllerProc) scrape() measure.Metrics {
-	resp, err := http.Get(c.metricsURL)
-	if err != nil {
-		return measure.Metrics{}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return measure.ParseMetrics(string(b))
-}
-
-// profile writes a CPU profile of the child over d to file, in the background; the
-// returned channel closes when it is written.
-func (c *controllerProc) profile(d time.Duration, file string) <-chan struct{} {
-	return measure.FetchProfile(http.DefaultClient, fmt.Sprintf("%s/profile?seconds=%d", c.pprofURL, int(d.Seconds())), file)
+	return &controllerProc{Child: child, name: name, setting: setting}, nil
 }

@@ -89,7 +89,7 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _, _ = c.stop() }()
+	defer func() { _ = c.Stop(45 * time.Second) }()
 
 	specs := []policySpec{{name: policyDue, delays: []time.Duration{o.firstDelay, time.Hour}},
 		{name: policyLater, delays: []time.Duration{time.Hour, time.Hour}}}
@@ -105,20 +105,20 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := measure.WaitIdle(ctx, c.scrape, time.Second); err != nil {
+	if err := measure.WaitIdle(ctx, c.Scrape, time.Second); err != nil {
 		return nil, err
 	}
-	base, _ := measure.ReadProc(c.pid())
+	base, _ := measure.ReadProc(c.Pid())
 	r.rssBase = base.RSS
-	c.rssMax.Store(0)
-	m0, s0, sink0, a0 := c.scrape(), h.snap(c), h.sink.counters(), h.apiserverMetrics()
+	c.RSS.Reset()
+	m0, s0, sink0, a0 := c.Scrape(), h.snap(c), h.sink.counters(), h.apiserverMetrics()
 	began := time.Now()
 	var profiles []<-chan struct{}
 	profile := func(prefix string, d time.Duration) {
 		for _, p := range []struct {
 			file string
 			run  func(time.Duration, string) <-chan struct{}
-		}{{prefix + "-controller.pprof", c.profile}, {prefix + "-apiserver.pprof", h.apiserverProfile}} {
+		}{{prefix + "-controller.pprof", c.Profile}, {prefix + "-apiserver.pprof", h.apiserverProfile}} {
 			file := filepath.Join(h.out, p.file)
 			profiles = append(profiles, p.run(min(max(d, time.Second), 30*time.Second).Round(time.Second), file))
 			r.profiles = append(r.profiles, file)
@@ -144,10 +144,10 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	r.opened = waitUntil(openCtx, 10*time.Minute, func() bool { return dl.count() >= okLater }) &&
-		measure.WaitIdle(openCtx, c.scrape, 2*time.Second) == nil
+		measure.WaitIdle(openCtx, c.Scrape, 2*time.Second) == nil
 	cancel()
 	r.allOpen = time.Since(began)
-	open, _ := measure.ReadProc(c.pid())
+	open, _ := measure.ReadProc(c.Pid())
 	r.rssOpen = open.RSS
 
 	// The measured incidents, at escRate, each due firstDelay after it opened.
@@ -177,13 +177,13 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 		return nil, err
 	}
 	s1 := h.snap(c)
-	r.metrics = c.scrape().Minus(m0)
+	r.metrics = c.Scrape().Minus(m0)
 	r.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	r.cpu = s1.since(s0)
 	r.sink = h.sink.counters().minus(sink0)
 	r.moved = dl.moved()
-	end, _ := measure.ReadProc(c.pid())
-	r.rssEnd, r.hwm, r.rssMax = end.RSS, end.HWM, max(c.rssMax.Load(), end.RSS)
+	end, _ := measure.ReadProc(c.Pid())
+	r.rssEnd, r.hwm, r.rssMax = end.RSS, end.HWM, max(c.RSS.Max(), end.RSS)
 	for _, p := range profiles {
 		<-p
 	}

@@ -43,7 +43,7 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _, _ = c.stop() }()
+	defer func() { _ = c.Stop(45 * time.Second) }()
 
 	var namespaces []string
 	for j := range o.tenants1 {
@@ -65,7 +65,7 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 		time.Sleep(time.Duration(float64(time.Second) / o.rate))
 	}
 	waitUntil(ctx, 30*time.Second, func() bool { return h.sink.count(namespaces, 1) >= warm })
-	if err := measure.WaitIdle(ctx, c.scrape, time.Second); err != nil {
+	if err := measure.WaitIdle(ctx, c.Scrape, time.Second); err != nil {
 		return nil, err
 	}
 
@@ -74,14 +74,14 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 	ends := make([]time.Time, n)
 	errs := make([]error, n)
 	sink0 := h.sink.counters()
-	m0, s0, a0 := c.scrape(), h.snap(c), h.apiserverMetrics()
+	m0, s0, a0 := c.Scrape(), h.snap(c), h.apiserverMetrics()
 	var profiles []<-chan struct{}
 	if o.profile {
 		d := min(o.duration, 30*time.Second)
 		for _, p := range []struct {
 			file string
 			run  func(time.Duration, string) <-chan struct{}
-		}{{"first-page-" + setting.String() + "-controller.pprof", c.profile}, {"first-page-" + setting.String() + "-apiserver.pprof", h.apiserverProfile}} {
+		}{{"first-page-" + setting.String() + "-controller.pprof", c.Profile}, {"first-page-" + setting.String() + "-apiserver.pprof", h.apiserverProfile}} {
 			file := filepath.Join(h.out, sanitize(p.file))
 			profiles = append(profiles, p.run(d, file))
 			r.profiles = append(r.profiles, file)
@@ -113,7 +113,7 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 	}
 	waitUntil(ctx, 30*time.Second, func() bool { return h.sink.count(namespaces, 1) >= warm+want })
 	s1 := h.snap(c)
-	r.metrics = c.scrape().Minus(m0)
+	r.metrics = c.Scrape().Minus(m0)
 	r.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
 	r.cpu = s1.since(s0)
 	for _, p := range profiles {
@@ -132,8 +132,8 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 		r.latency = append(r.latency, at.Sub(starts[i]))
 	}
 	r.sink = h.sink.counters().minus(sink0)
-	last, _ := measure.ReadProc(c.pid())
-	r.rssMax, r.hwm = c.rssMax.Load(), last.HWM
+	last, _ := measure.ReadProc(c.Pid())
+	r.rssMax, r.hwm = c.RSS.Max(), last.HWM
 	return r, nil
 }
 

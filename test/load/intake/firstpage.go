@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
@@ -41,20 +40,11 @@ func (h *harness) firstPage(ctx context.Context, t *target, prefix string) (*fir
 	starts := make([]time.Time, n)
 	requests := make([]time.Duration, n)
 	errs := make([]error, n)
-	interval := time.Duration(float64(time.Second) / o.rate)
-	t0 := time.Now().Add(50 * time.Millisecond)
-	var wg sync.WaitGroup
-	for i := range n {
-		time.Sleep(time.Until(t0.Add(time.Duration(i) * interval)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			starts[i] = time.Now()
-			_, errs[i] = t.post(ctx, bodies[i])
-			requests[i] = time.Since(starts[i])
-		}()
-	}
-	wg.Wait()
+	measure.OpenLoop(n, o.rate, func(i int) {
+		starts[i] = time.Now()
+		_, errs[i] = t.post(ctx, bodies[i])
+		requests[i] = time.Since(starts[i])
+	})
 	waitUntil(ctx, 30*time.Second, func() bool { return h.sink.seen(t.peer, s.groups) >= n })
 	for i := warm; i < n; i++ {
 		if errs[i] != nil {

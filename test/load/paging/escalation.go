@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -259,24 +258,14 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	return r, nil
 }
 
-// createPaced creates n incidents open-loop at rate a second (each create starts on
-// schedule whatever the earlier ones are doing, so a slow API server cannot hide
-// latency by slowing the load) and returns each create's error and the time taken.
+// createPaced creates n incidents open-loop at rate a second (measure.OpenLoop) and
+// returns each create's error and when it started.
 func (h *harness) createPaced(ctx context.Context, n int, rate float64, name func(i int) (ns, name, policy string)) ([]error, []time.Time) {
 	errs, starts := make([]error, n), make([]time.Time, n)
-	interval := time.Duration(float64(time.Second) / rate)
-	t0 := time.Now().Add(50 * time.Millisecond)
-	var wg sync.WaitGroup
-	for i := range n {
-		time.Sleep(time.Until(t0.Add(time.Duration(i) * interval)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ns, nm, policy := name(i)
-			starts[i] = time.Now()
-			errs[i] = h.client.Create(ctx, newIncident(ns, nm, policy, escalationLabels))
-		}()
-	}
-	wg.Wait()
+	measure.OpenLoop(n, rate, func(i int) {
+		ns, nm, policy := name(i)
+		starts[i] = time.Now()
+		errs[i] = h.client.Create(ctx, newIncident(ns, nm, policy, escalationLabels))
+	})
 	return errs, starts
 }

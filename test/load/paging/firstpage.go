@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
@@ -87,21 +86,12 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 			r.profiles = append(r.profiles, file)
 		}
 	}
-	interval := time.Duration(float64(time.Second) / o.rate)
-	t0 := time.Now().Add(50 * time.Millisecond)
-	var wg sync.WaitGroup
-	for i := range n {
-		time.Sleep(time.Until(t0.Add(time.Duration(i) * interval)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			inc := newIncident(namespaces[i%len(namespaces)], fmt.Sprintf("inc-%04d", i), "page", labels)
-			starts[i] = time.Now()
-			errs[i] = h.client.Create(ctx, inc)
-			ends[i] = time.Now()
-		}()
-	}
-	wg.Wait()
+	measure.OpenLoop(n, o.rate, func(i int) {
+		inc := newIncident(namespaces[i%len(namespaces)], fmt.Sprintf("inc-%04d", i), "page", labels)
+		starts[i] = time.Now()
+		errs[i] = h.client.Create(ctx, inc)
+		ends[i] = time.Now()
+	})
 	r.created = n
 	want := 0
 	for _, err := range errs {

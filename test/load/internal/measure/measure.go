@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -290,4 +291,19 @@ func (m Metrics) HistMean(name string, labels ...string) time.Duration {
 		return 0
 	}
 	return time.Duration(m.Sum(name+"_sum", labels...) / n * float64(time.Second))
+}
+
+// OpenLoop calls f(0) ... f(n-1), each in its own goroutine, at rate a second from
+// 50 ms from now, and waits for them all. It is open loop: each call starts on
+// schedule whatever the earlier ones are doing, so a slow peer cannot hide its
+// latency by slowing the load.
+func OpenLoop(n int, rate float64, f func(i int)) {
+	interval := time.Duration(float64(time.Second) / rate)
+	t0 := time.Now().Add(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range n {
+		time.Sleep(time.Until(t0.Add(time.Duration(i) * interval)))
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
 }

@@ -115,6 +115,9 @@ const (
 	opSetAdd
 	opResultSetAdd
 	opResult // {"result": a} added to the result set, without the object
+	// opMakeArrayOf makes an array of its args at once: what the planner
+	// writes as MakeArray and an ArrayAppend per element (see fuseArrays).
+	opMakeArrayOf
 	// opObjectMerge merges a base document with a virtual one at the same
 	// path. The engine's data never has a document where a policy has
 	// rules, so it never runs; if it did, topdown would take over.
@@ -231,6 +234,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 				fn.blocks = append(fn.blocks, lb)
 			}
 			foldConstants(fn.blocks)
+			fuseArrays(fn.blocks)
 			stripNops(fn.blocks)
 			l.markPureDots(fn.blocks, fn.params)
 			fn.nlocals = l.maxLocal + 1
@@ -258,6 +262,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 		}
 		directResults(pb)
 		foldConstants([]*block{pb})
+		fuseArrays([]*block{pb})
 		stripNops([]*block{pb})
 		l.markPureDots([]*block{pb}, []int{int(ir.Input), int(ir.Data)})
 		p.plans = append(p.plans, pb)
@@ -661,6 +666,14 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			locals[s.target] = ast.InternedNullTerm
 		case opMakeArray:
 			locals[s.target] = ast.NewTerm(ast.NewArrayWithCapacity(s.index))
+		case opMakeArrayOf:
+			elems := make([]*ast.Term, len(s.args))
+			for i, a := range s.args {
+				if elems[i] = m.read(a, locals); elems[i] == nil {
+					return 0, fmt.Errorf("%w: append of an undefined value", ErrUnsupported)
+				}
+			}
+			locals[s.target] = ast.NewTerm(ast.NewArray(elems...))
 		case opMakeObject:
 			locals[s.target] = ast.NewTerm(ast.NewObject())
 		case opMakeSet:
@@ -800,6 +813,42 @@ func directResults(b *block) {
 			v := ins.b
 			*s, *ins = stmt{op: opNop}, stmt{op: opNop}
 			*add = stmt{op: opResult, a: v}
+		}
+	}
+}
+
+// fuseArrays rewrites an array written as a literal,
+//
+//	MakeArray t; ArrayAppend t a; ArrayAppend t b; ...
+//
+// into one statement that makes the array of a, b, ... at once: OPA's
+// Array.Append copies the array's header on every element, an allocation
+// each.
+func fuseArrays(blocks []*block) {
+	for _, b := range blocks {
+		for i := range b.stmts {
+			s := &b.stmts[i]
+			for _, sub := range s.blocks {
+				fuseArrays([]*block{sub})
+			}
+			if s.op != opMakeArray {
+				continue
+			}
+			var args []operand
+			for j := i + 1; j < len(b.stmts); j++ {
+				ap := &b.stmts[j]
+				if ap.op != opArrayAppend || ap.target != s.target || (ap.a.k == nil && ap.a.local == s.target) {
+					break
+				}
+				args = append(args, ap.a)
+			}
+			if len(args) == 0 {
+				continue
+			}
+			for j := i + 1; j <= i+len(args); j++ {
+				b.stmts[j] = stmt{op: opNop}
+			}
+			*s = stmt{op: opMakeArrayOf, args: args, target: s.target}
 		}
 	}
 }

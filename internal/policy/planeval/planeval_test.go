@@ -171,3 +171,69 @@ x["b"] := 2
 		t.Fatalf("a base document under the rule: %v, want ErrUnsupported", err)
 	}
 }
+
+// TestArrayLiterals checks arrays written as literals, which fuseArrays
+// makes at once, against their values: elements from input, rules and
+// calls, nested, in comprehensions, undefined elements, and the hash and
+// equality of the array made.
+func TestArrayLiterals(t *testing.T) {
+	p := mustCompile(t, `package t
+import input.x
+
+pair := [x, input.y]
+nested := [[x, 1], [input.y, lower(input.s)], []]
+mixed := [x, "k", data.t.limits.a]
+each := [[v, i] | some i, v in input.list]
+same if [x, input.y] == [input.y, x]
+members contains [x, input.y]
+members contains [input.y, x]
+`, "t/pair", "t/nested", "t/mixed", "t/each", "t/same", "t/members")
+	cases := []struct {
+		input string
+		want  []string
+	}{
+		{`{"x": 1, "y": 2, "s": "AB", "list": ["a", "b"]}`,
+			[]string{`[1, 2]`, `[[1, 1], [2, "ab"], []]`, `[1, "k", 1]`, `[["a", 0], ["b", 1]]`, ``, `{[1, 2], [2, 1]}`}},
+		{`{"x": "a", "y": "a", "s": "C", "list": []}`,
+			[]string{`["a", "a"]`, `[["a", 1], ["a", "c"], []]`, `["a", "k", 1]`, `[]`, `true`, `{["a", "a"]}`}},
+		{`{"y": 2, "s": "x"}`, // x undefined: every literal with it is undefined
+			[]string{``, ``, ``, `[]`, ``, `set()`}},
+	}
+	fused := 0
+	var count func(bs []*block)
+	count = func(bs []*block) {
+		for _, b := range bs {
+			for _, s := range b.stmts {
+				if s.op == opMakeArrayOf {
+					fused++
+				}
+				count(s.blocks)
+			}
+		}
+	}
+	count(p.plans)
+	for _, f := range p.funcs {
+		count(f.blocks)
+	}
+	if fused < 5 {
+		t.Errorf("%d array literals made at once, want at least 5", fused)
+	}
+	for _, c := range cases {
+		out, err := eval(t, p, c.input, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.input, err)
+		}
+		for i, want := range c.want {
+			if want == "" {
+				if out[i] != nil {
+					t.Errorf("%s: output %d = %v, want undefined", c.input, i, out[i])
+				}
+				continue
+			}
+			w := ast.MustParseTerm(want)
+			if out[i] == nil || ast.Compare(out[i].Value, w.Value) != 0 || out[i].Hash() != w.Hash() {
+				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
+			}
+		}
+	}
+}

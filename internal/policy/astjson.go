@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -26,7 +27,9 @@ var errJSONSyntax = errors.New("invalid JSON")
 // be valid UTF-8 (encoding/json output is); ParseInput checks text from
 // elsewhere first. It never panics on bad input.
 func valueFromJSON(b []byte) (ast.Value, error) {
-	p := jsonParser{b: b, s: string(b)}
+	p := parsers.Get().(*jsonParser)
+	defer p.release()
+	p.b, p.s, p.i = b, string(b), 0
 	p.space()
 	t, err := p.value(0)
 	if err != nil {
@@ -49,13 +52,27 @@ type jsonParser struct {
 	terms []ast.Term     // slab the terms are cut from, see term
 }
 
+// parsers are pooled with their scratch stack and what is left of their
+// slab: a decision's input needs a score of terms, and the rest of a slab
+// serves the next decisions rather than being thrown away.
+var parsers = sync.Pool{New: func() any { return &jsonParser{pairs: make([][2]*ast.Term, 0, 32)} }}
+
+// release returns p to the pool, keeping no reference to its text or to the
+// terms it handed out.
+func (p *jsonParser) release() {
+	clear(p.pairs[:cap(p.pairs)])
+	p.pairs = p.pairs[:0]
+	p.b, p.s, p.i = nil, "", 0
+	parsers.Put(p)
+}
+
+// termSlab is how many terms a slab holds.
+const termSlab = 64
+
 // term returns a new term for v from the slab.
 func (p *jsonParser) term(v ast.Value) *ast.Term {
 	if len(p.terms) == 0 {
-		// About one term per 16 bytes of text (member names are mostly
-		// shared, see stringTerm), at most 64 a slab: a short text does
-		// not pay for 64.
-		p.terms = make([]ast.Term, min(64, len(p.b)/16+1))
+		p.terms = make([]ast.Term, termSlab)
 	}
 	t := &p.terms[0]
 	p.terms = p.terms[1:]

@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -189,11 +188,11 @@ func withDecision(base ast.Object, m *merged) ast.Object {
 // failing built-in library.
 func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*merged, Record, error) {
 	rec := Record{ID: newID(), Point: p}
-	if err := common.validate(); err != nil {
+	if err := common.check(); err != nil {
 		return nil, rec, fmt.Errorf("%s decision: %w", p, err)
 	}
 	rec.Time = common.Now
-	raw, err := json.Marshal(in)
+	raw, err := marshalInput(common, in)
 	if err != nil {
 		return nil, rec, fmt.Errorf("%s decision: encode the input: %w", p, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -227,6 +228,13 @@ func slim(inc *v1alpha1.Incident) *v1alpha1.Incident {
 	if inc == nil {
 		return nil
 	}
+	c := new(v1alpha1.Incident)
+	slimInto(c, inc)
+	return c
+}
+
+// slimInto writes slim's copy of inc to c.
+func slimInto(dst, inc *v1alpha1.Incident) {
 	c := v1alpha1.Incident{TypeMeta: inc.TypeMeta, Spec: inc.Spec}
 	c.Name, c.Namespace, c.UID = inc.Name, inc.Namespace, inc.UID
 	c.Labels, c.Annotations = inc.Labels, inc.Annotations
@@ -258,12 +266,21 @@ func slim(inc *v1alpha1.Incident) *v1alpha1.Incident {
 	if st.Alerts != nil {
 		c.Status.Alerts = &v1alpha1.AlertSummary{Count: st.Alerts.Count, FirstSeen: st.Alerts.FirstSeen, LastSeen: st.Alerts.LastSeen}
 	}
-	return &c
+	*dst = c
 }
 
-// validate checks what every point needs and normalises the time to UTC,
-// so the same instant always records as the same text.
+// validate checks what every point needs, normalises the time to UTC, so
+// the same instant always records as the same text, and slims the incident.
 func (in *Input) validate() error {
+	if err := in.check(); err != nil {
+		return err
+	}
+	in.Incident = slim(in.Incident)
+	return nil
+}
+
+// check is validate without slimming the incident.
+func (in *Input) check() error {
 	if in.Tenant == "" {
 		return errors.New("input.tenant is required")
 	}
@@ -271,8 +288,30 @@ func (in *Input) validate() error {
 		return errors.New("input.now is required: decisions take their time from the caller")
 	}
 	in.Now = in.Now.UTC()
-	in.Incident = slim(in.Incident)
 	return nil
+}
+
+// slims holds the incidents marshalInput encodes, about a kilobyte each:
+// only the JSON outlives the call.
+var slims = sync.Pool{New: func() any { return new(v1alpha1.Incident) }}
+
+// marshalInput encodes in, whose common part is common, as validate would
+// have it: with the incident slimmed. The incident common points to is
+// left as it was, and so is common.
+func marshalInput(common *Input, in any) ([]byte, error) {
+	orig := common.Incident
+	if orig == nil {
+		return json.Marshal(in)
+	}
+	c := slims.Get().(*v1alpha1.Incident)
+	slimInto(c, orig)
+	common.Incident = c
+	defer func() {
+		common.Incident = orig
+		*c = v1alpha1.Incident{} // keep nothing of this incident in the pool
+		slims.Put(c)
+	}()
+	return json.Marshal(in)
 }
 
 // encodeInput renders the input as JSON (the record) and as the AST value

@@ -50,23 +50,48 @@ func triageFrom(m *merged) TriageDecision {
 }
 
 func (d TriageDecision) summary() string {
-	parts := []string{"severity=" + orDash(string(d.Severity)), "category=" + orDash(d.Category)}
+	// One builder, one allocation: every triage decision records this.
+	var b strings.Builder
+	b.Grow(64 + len(d.Service) + len(d.EscalationPolicy) + joinedLen(d.StakeholderGroups) + joinedLen(d.Runbooks) + joinedLen(d.Enforced))
+	b.WriteString("severity=")
+	b.WriteString(orDash(string(d.Severity)))
+	b.WriteString(" category=")
+	b.WriteString(orDash(d.Category))
 	if d.Service != "" {
-		parts = append(parts, "service="+d.Service)
+		b.WriteString(" service=")
+		b.WriteString(d.Service)
 	}
 	if d.EscalationPolicy != "" {
-		parts = append(parts, "escalationPolicy="+d.EscalationPolicy)
+		b.WriteString(" escalationPolicy=")
+		b.WriteString(d.EscalationPolicy)
 	}
-	if len(d.StakeholderGroups) > 0 {
-		parts = append(parts, "groups="+strings.Join(d.StakeholderGroups, ","))
+	writeList(&b, " groups=", d.StakeholderGroups)
+	writeList(&b, " runbooks=", d.Runbooks)
+	writeList(&b, " enforced=", d.Enforced)
+	return b.String()
+}
+
+// joinedLen is the length of strings.Join(xs, ",").
+func joinedLen(xs []string) int {
+	n := len(xs)
+	for _, x := range xs {
+		n += len(x)
 	}
-	if len(d.Runbooks) > 0 {
-		parts = append(parts, "runbooks="+strings.Join(d.Runbooks, ","))
+	return n
+}
+
+// writeList writes label and xs joined by commas, nothing when xs is empty.
+func writeList(b *strings.Builder, label string, xs []string) {
+	if len(xs) == 0 {
+		return
 	}
-	if len(d.Enforced) > 0 {
-		parts = append(parts, "enforced="+strings.Join(d.Enforced, ","))
+	b.WriteString(label)
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(x)
 	}
-	return strings.Join(parts, " ")
 }
 
 // EscalationDecision is how policy changes the escalation plan.

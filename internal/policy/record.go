@@ -88,7 +88,9 @@ func (r *Record) setSummary(s string) {
 		s += " (fallback: " + strings.Join(r.Errors, "; ") + ")"
 	}
 	// One line: messages from policies may hold line breaks.
-	s = strings.Join(strings.Fields(s), " ")
+	if !isOneLine(s) {
+		s = strings.Join(strings.Fields(s), " ")
+	}
 	if len(s) > MaxSummary {
 		cut := MaxSummary - len("...")
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -97,4 +99,24 @@ func (r *Record) setSummary(s string) {
 		s = s[:cut] + "..."
 	}
 	r.Summary = s
+}
+
+// isOneLine says whether strings.Join(strings.Fields(s), " ") is s: ASCII
+// words separated by single spaces, as summaries almost always are.
+func isOneLine(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
+			return false // unicode.IsSpace may hold for a non-ASCII rune
+		case c == ' ' && s[i+1] == ' ':
+			return false
+		}
+	}
+	return true
 }

@@ -65,11 +65,12 @@ func TestCommitLeavesNoDecisionWhenStatusConflicts(t *testing.T) {
 	for _, d := range decisions {
 		incident.AppendDecision(&inc.Status, d)
 	}
-	finish, err := r.commit(ctx, inc, orig, decisions)
-	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "got %v", err)
-	g.Expect(finish).To(BeNil())
-	g.Expect(decisionExists(g, inc, "c-triage")).To(BeFalse())
-	g.Expect(decisionExists(g, inc, "c-escalation")).To(BeFalse())
+	for _, ahead := range []bool{false, true} {
+		_, err := r.commit(ctx, inc.DeepCopy(), orig, decisions, ahead)
+		g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "ahead=%v: got %v", ahead, err)
+		g.Expect(decisionExists(g, inc, "c-triage")).To(BeFalse())
+		g.Expect(decisionExists(g, inc, "c-escalation")).To(BeFalse())
+	}
 
 	// The retry, from what is stored now, writes status and both decisions.
 	var fresh klaxonv1.Incident
@@ -78,30 +79,24 @@ func TestCommitLeavesNoDecisionWhenStatusConflicts(t *testing.T) {
 	for _, d := range decisions {
 		incident.AppendDecision(&fresh.Status, d)
 	}
-	finish, err = r.commit(ctx, &fresh, orig, decisions)
+	toStore, err := r.commit(ctx, &fresh, orig, decisions, false)
 	g.Expect(err).NotTo(HaveOccurred())
-	finish()
+	g.Expect(toStore).To(BeEmpty())
 	g.Expect(decisionExists(g, &fresh, "c-triage")).To(BeTrue())
 	g.Expect(decisionExists(g, &fresh, "c-escalation")).To(BeTrue())
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &fresh)).To(Succeed())
 	g.Expect(fresh.Status.Decisions).To(HaveLen(2))
+	g.Expect(fresh.Status.PendingDecisions).To(BeEmpty())
 }
 
-// A decision the API server refuses while it takes the status write does not hold
-// status (and so the pages it claims) back; it is stored again afterwards, and one
-// that can never be stored raises a Warning.
-func TestCommitStoresRefusedDecisionLater(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
-	ns := newNamespace(t)
-	inc := directIncident(g, ns, "refused")
-
+// refusingClient refuses to create the IncidentDecisions of the ids in refuse, as
+// many times as each says, with a 503.
+func refusingClient(g Gomega, refuse map[string]int) (client.Client, map[string]int) {
 	base, err := client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 	var mu sync.Mutex
 	refusals := map[string]int{}
-	refuse := map[string]int{"r-escalation": 2, "r-never": 1000}
-	flaky := interceptor.NewClient(base, interceptor.Funcs{
+	return interceptor.NewClient(base, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if d, ok := obj.(*klaxonv1.IncidentDecision); ok {
 				mu.Lock()
@@ -116,7 +111,31 @@ func TestCommitStoresRefusedDecisionLater(t *testing.T) {
 			}
 			return c.Create(ctx, obj, opts...)
 		},
-	})
+	}), refusals
+}
+
+// pendingIDs are the ids of the records status keeps in pendingDecisions.
+func pendingIDs(g Gomega, inc *klaxonv1.Incident) []string {
+	specs, err := incident.Pending(&inc.Status)
+	g.Expect(err).NotTo(HaveOccurred())
+	var ids []string
+	for _, s := range specs {
+		g.Expect(string(s.Input.Raw)).To(Equal(`{"tenant":"t"}`), "the record keeps the input")
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// A decision the API server refuses while it takes the status write does not hold
+// status (and so the pages it claims) back: its record is kept in status, with a
+// Warning, and stored by a later reconcile; one that can never be stored stays there,
+// and the post-mortem still has its input.
+func TestCommitKeepsRefusedDecisionInStatus(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	inc := directIncident(g, ns, "refused")
+	flaky, refusals := refusingClient(g, map[string]int{"r-escalation": 2, "r-never": 1000})
 	recorder := events.NewFakeRecorder(10)
 	r := &IncidentReconciler{Client: flaky, Recorder: recorder}
 
@@ -126,17 +145,68 @@ func TestCommitStoresRefusedDecisionLater(t *testing.T) {
 	for _, d := range decisions {
 		incident.AppendDecision(&inc.Status, d)
 	}
-	finish, err := r.commit(ctx, inc, orig, decisions)
+	_, err := r.commit(ctx, inc, orig, decisions, false)
 	g.Expect(err).NotTo(HaveOccurred())
 	var stored klaxonv1.Incident
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
 	g.Expect(stored.Status.Decisions).To(HaveLen(3), "status is written whatever happens to the decisions")
-
-	finish()
-	g.Expect(refusals["r-escalation"]).To(Equal(2))
+	g.Expect(pendingIDs(g, &stored)).To(ConsistOf("r-escalation", "r-never"))
 	g.Expect(decisionExists(g, inc, "r-triage")).To(BeTrue())
+	g.Expect(recorder.Events).To(HaveLen(2))
+	g.Expect(<-recorder.Events).To(HavePrefix("Warning DecisionNotStored"))
+
+	// Later reconciles store what they can and clear it from status.
+	for range 2 {
+		g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
+		orig := stored.DeepCopy()
+		r.storePending(ctx, &stored)
+		g.Expect(patchStatus(ctx, directClient, &stored, orig, true)).To(Succeed())
+	}
+	g.Expect(refusals["r-escalation"]).To(Equal(2))
 	g.Expect(decisionExists(g, inc, "r-escalation")).To(BeTrue(), "stored on a retry")
 	g.Expect(decisionExists(g, inc, "r-never")).To(BeFalse())
-	g.Expect(recorder.Events).To(HaveLen(1))
-	g.Expect(<-recorder.Events).To(And(HavePrefix("Warning DecisionNotStored"), ContainSubstring("r-never")))
+	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
+	g.Expect(pendingIDs(g, &stored)).To(ConsistOf("r-never"))
+
+	pm := &PostmortemReconciler{APIReader: directClient}
+	inputs, err := pm.decisionInputs(ctx, &stored)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(inputs).To(HaveKey("r-never"))
+	g.Expect(inputs).To(HaveKey("r-escalation"))
+	g.Expect(inputs).To(HaveKey("r-triage"))
+}
+
+// With a page to send, a decision's record is written ahead in the status write that
+// claims the page: one write before the page instead of two. A crash before the
+// objects are stored loses nothing: the next reconcile stores them from status.
+func TestCommitWritesDecisionsAheadOfAPage(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	inc := directIncident(g, ns, "ahead")
+	r := &IncidentReconciler{Client: directClient, Recorder: &events.FakeRecorder{}}
+
+	orig := inc.DeepCopy()
+	decisions := []incident.Decision{testDecision("triage", "a-triage"), testDecision("escalation", "a-escalation")}
+	for _, d := range decisions {
+		incident.AppendDecision(&inc.Status, d)
+	}
+	toStore, err := r.commit(ctx, inc, orig, decisions, true)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(toStore).To(HaveLen(2))
+	g.Expect(decisionExists(g, inc, "a-triage")).To(BeFalse(), "nothing but the status is written before the page")
+	var stored klaxonv1.Incident
+	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
+	g.Expect(pendingIDs(g, &stored)).To(ConsistOf("a-triage", "a-escalation"))
+
+	// The controller stops here (toStore is lost with it); a new one starts.
+	restarted := &IncidentReconciler{Client: directClient, Recorder: &events.FakeRecorder{}}
+	orig = stored.DeepCopy()
+	restarted.storePending(ctx, &stored)
+	g.Expect(patchStatus(ctx, directClient, &stored, orig, true)).To(Succeed())
+	g.Expect(decisionExists(g, inc, "a-triage")).To(BeTrue())
+	g.Expect(decisionExists(g, inc, "a-escalation")).To(BeTrue())
+	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
+	g.Expect(stored.Status.PendingDecisions).To(BeEmpty())
+	g.Expect(stored.Status.Decisions).To(HaveLen(2))
 }

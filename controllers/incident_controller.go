@@ -41,6 +41,8 @@ type IncidentReconciler struct {
 	PoliciesLoaded func() bool
 	// Now is the clock; tests inject one.
 	Now func() time.Time
+
+	recent recentRecords
 }
 
 // +kubebuilder:rbac:groups=klaxon.dev,resources=incidents,verbs=get;list;watch;update;patch
@@ -62,6 +64,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	}
 	orig := inc.DeepCopy()
 	now := r.Now()
+	r.storePending(ctx, &inc)
 
 	transitions := incident.Observe(&inc, now)
 	decisions, triaged, err := r.triage(ctx, &inc, now)
@@ -88,14 +91,13 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 
 	// The optimistic lock makes a concurrent status writer (intake, a second replica)
 	// fail this patch instead of losing its write; the retry observes both.
-	finish, err := r.commit(ctx, &inc, orig, decisions)
+	toStore, err := r.commit(ctx, &inc, orig, decisions, len(work.Sends) > 0)
 	if err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: time.Millisecond}, nil
 		}
 		return reconcile.Result{}, err
 	}
-	defer finish()
 	// Events go out only once the transition is stored, so a failed write never
 	// announces a transition twice.
 	for _, t := range transitions {
@@ -112,30 +114,46 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	// The claims are stored: deliver, then record the results.
 	next := work.Next
 	if len(work.Sends) > 0 {
-		retryAt, err := r.deliver(ctx, &inc, work.Sends, now)
+		retryAt, err := r.deliver(ctx, &inc, work.Sends, toStore)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
 		next = earliest(next, retryAt)
 	}
+	if len(inc.Status.PendingDecisions) > 0 {
+		next = earliest(next, r.Now().Add(pendingRetry))
+	}
 	return requeueAt(next, r.Now()), nil
 }
 
-// deliver makes the claimed deliveries and records their results, re-reading the
-// incident when someone else wrote it meanwhile (an acknowledgement, intake): the
-// results are entries keyed by delivery, so applying them again is safe.
-func (r *IncidentReconciler) deliver(ctx context.Context, inc *klaxonv1.Incident, sends []dispatch.Send, now time.Time) (time.Time, error) {
+// deliver makes the claimed deliveries and, meanwhile, stores the decision records
+// written ahead with their claims (toStore); then it records the results and clears
+// the stored records from status, re-reading the incident when someone else wrote it
+// meanwhile (an acknowledgement, intake): the results are entries keyed by delivery,
+// so applying them again is safe.
+func (r *IncidentReconciler) deliver(ctx context.Context, inc *klaxonv1.Incident, sends []dispatch.Send, toStore []klaxonv1.IncidentDecisionSpec) (time.Time, error) {
 	// Deliveries under way finish, and are recorded, even when the manager is
 	// stopping: a delivery cut off or not recorded is sent again after the restart.
 	// Each attempt is bounded by its channel's timeout.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	var stored map[string]bool
+	var wg sync.WaitGroup
+	if len(toStore) > 0 {
+		wg.Go(func() { stored, _ = r.storeRecords(ctx, inc.DeepCopy(), toStore) })
+	}
 	results := r.Dispatcher.Deliver(ctx, sends)
+	wg.Wait()
 	done := r.Now()
 	var next time.Time
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		orig := inc.DeepCopy()
 		next = r.Dispatcher.Apply(&inc.Status, results, done)
+		if len(stored) > 0 {
+			if err := r.clearStored(inc, stored); err != nil {
+				return err
+			}
+		}
 		if err := r.archiveTimeline(ctx, inc); err != nil {
 			return err
 		}
@@ -224,113 +242,6 @@ func (r *IncidentReconciler) triage(ctx context.Context, inc *klaxonv1.Incident,
 		return nil, nil, err
 	}
 	return []incident.Decision{dec}, transitions, nil
-}
-
-// storeDecision creates the IncidentDecision that keeps a decision's input.
-func (r *IncidentReconciler) storeDecision(ctx context.Context, inc *klaxonv1.Incident, d incident.Decision) error {
-	obj, err := r.decisionObject(inc, d)
-	if err != nil {
-		return err
-	}
-	_, err = r.createDecision(ctx, obj)
-	return err
-}
-
-// decisionObject is the IncidentDecision, owned by inc, that keeps d's input.
-func (r *IncidentReconciler) decisionObject(inc *klaxonv1.Incident, d incident.Decision) (*klaxonv1.IncidentDecision, error) {
-	obj, err := incident.DecisionObject(inc, d)
-	if err != nil {
-		return nil, err
-	}
-	if err := controllerutil.SetControllerReference(inc, obj, r.Client.Scheme()); err != nil {
-		return nil, fmt.Errorf("owning decision %s: %w", obj.Name, err)
-	}
-	return obj, nil
-}
-
-// createDecision stores obj; it reports whether this call created it (false when it
-// was there already).
-func (r *IncidentReconciler) createDecision(ctx context.Context, obj *klaxonv1.IncidentDecision) (bool, error) {
-	err := r.Client.Create(ctx, obj)
-	switch {
-	case apierrors.IsAlreadyExists(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("storing decision %s: %w", obj.Name, err)
-	}
-	return true, nil
-}
-
-// commit stores a reconcile's decisions, all at once, and then the status that
-// refers to them. The decisions go first so that a crash in between leaves a
-// decision nothing refers to (owned by the incident, removed with it) rather than a
-// reference to a decision whose input is lost. Sending them with the status patch
-// measured a few milliseconds faster for a first page, but left that window open.
-// A decision the API server refuses does not hold the status write, and so the
-// pages it claims, back: finish stores it again, and warns when it never can. When
-// the status patch conflicts, the decisions created for it are deleted again: the
-// retry takes its decisions anew, and none is left behind.
-func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Incident, decisions []incident.Decision) (finish func(), err error) {
-	objs := make([]*klaxonv1.IncidentDecision, len(decisions))
-	for i, d := range decisions {
-		obj, err := r.decisionObject(inc, d)
-		if err != nil {
-			return nil, err
-		}
-		objs[i] = obj
-	}
-	created := make([]bool, len(objs))
-	errs := make([]error, len(objs))
-	var wg sync.WaitGroup
-	for i, obj := range objs {
-		wg.Go(func() { created[i], errs[i] = r.createDecision(ctx, obj) })
-	}
-	wg.Wait()
-	if err := patchStatus(ctx, r.Client, inc, orig, true); err != nil {
-		if apierrors.IsConflict(err) {
-			for i, obj := range objs {
-				if !created[i] {
-					continue
-				}
-				if derr := r.Client.Delete(ctx, obj, client.Preconditions{UID: &obj.UID}); derr != nil && !apierrors.IsNotFound(derr) {
-					// Owned by the incident: the garbage collector removes it with it.
-					log.FromContext(ctx).Error(derr, "removing a decision its status write lost", "decision", obj.Name)
-				}
-			}
-		}
-		return nil, err
-	}
-	var unstored []*klaxonv1.IncidentDecision
-	for i, e := range errs {
-		if e != nil {
-			log.FromContext(ctx).Error(e, "decision not stored; status refers to it, trying again", "decision", objs[i].Name)
-			unstored = append(unstored, objs[i])
-		}
-	}
-	if len(unstored) == 0 {
-		return func() {}, nil
-	}
-	ref := inc.DeepCopy() // the deliveries write inc meanwhile
-	return func() { r.storeLate(ctx, ref, unstored) }, nil
-}
-
-// storeLate stores decisions status refers to that the API server refused at first,
-// backing off between attempts; one it still refuses raises a Warning on the
-// incident ref.
-func (r *IncidentReconciler) storeLate(ctx context.Context, ref *klaxonv1.Incident, objs []*klaxonv1.IncidentDecision) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	for _, obj := range objs {
-		err := retry.OnError(retry.DefaultBackoff, func(error) bool { return ctx.Err() == nil }, func() error {
-			_, err := r.createDecision(ctx, obj.DeepCopy())
-			return err
-		})
-		if err != nil {
-			log.FromContext(ctx).Error(err, "decision not stored", "decision", obj.Name)
-			r.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, "DecisionNotStored", "Decide",
-				"the %s decision %s was taken but its record could not be stored: %v", obj.Spec.Point, obj.Spec.ID, err)
-		}
-	}
 }
 
 // archiveTimeline moves the oldest timeline entries into owned IncidentTimeline

@@ -280,7 +280,7 @@ func (r *PostmortemReconciler) commit(ctx context.Context, inc *klaxonv1.Inciden
 		// The claims are stored: deliver and record the results as the incident
 		// controller does. A failure here leaves them Pending for its retries.
 		deliverer := &IncidentReconciler{Client: r.Client, APIReader: r.APIReader, Dispatcher: r.Dispatcher, Now: r.Now}
-		if _, err := deliverer.deliver(ctx, inc, work.Sends, r.Now()); err != nil && !apierrors.IsNotFound(err) {
+		if _, err := deliverer.deliver(ctx, inc, work.Sends, nil); err != nil && !apierrors.IsNotFound(err) {
 			log.FromContext(ctx).Error(err, "recording the PostmortemPublished deliveries")
 		}
 	}
@@ -475,7 +475,8 @@ func (r *PostmortemReconciler) prepare(ctx context.Context, inc *klaxonv1.Incide
 }
 
 // decisionInputs maps the ids of the incident's decisions to their inputs, from the
-// IncidentDecisions it owns (one of an earlier incident of the same name is not its).
+// IncidentDecisions it owns (one of an earlier incident of the same name is not its)
+// and the records status still keeps in pendingDecisions.
 func (r *PostmortemReconciler) decisionInputs(ctx context.Context, inc *klaxonv1.Incident) (map[string]json.RawMessage, error) {
 	var list klaxonv1.IncidentDecisionList
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(inc.Namespace),
@@ -489,6 +490,14 @@ func (r *PostmortemReconciler) decisionInputs(ctx context.Context, inc *klaxonv1
 			continue
 		}
 		out[d.Spec.ID] = json.RawMessage(d.Spec.Input.Raw)
+	}
+	// Records not stored as objects yet are in status, written ahead.
+	pending, err := incident.Pending(&inc.Status)
+	if err != nil {
+		return nil, fmt.Errorf("the decisions of %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	for _, spec := range pending {
+		out[spec.ID] = json.RawMessage(spec.Input.Raw)
 	}
 	return out, nil
 }

@@ -770,6 +770,17 @@ type IncidentStatus struct {
 	// +kubebuilder:validation:MaxItems=32
 	Decisions []DecisionRecord `json:"decisions,omitempty"`
 
+	// PendingDecisions are the records (IncidentDecision specs, as gzip-compressed
+	// JSON) of decisions whose IncidentDecision objects are not stored yet. A page
+	// goes out after the one status write that claims it, and the records of the
+	// decisions behind it are written ahead in that same write; the controller
+	// stores them as objects right after and clears them here. A crash in between,
+	// or an object the API server refuses, loses no decision's input: the next
+	// reconcile stores them again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=49152
+	PendingDecisions []byte `json:"pendingDecisions,omitempty"`
+
 	// Postmortem says where the record was committed.
 	// +optional
 	Postmortem *PostmortemStatus `json:"postmortem,omitempty"`

@@ -1114,6 +1114,11 @@ func (in *IncidentStatus) DeepCopyInto(out *IncidentStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.PendingDecisions != nil {
+		in, out := &in.PendingDecisions, &out.PendingDecisions
+		*out = make([]byte, len(*in))
+		copy(*out, *in)
+	}
 	if in.Postmortem != nil {
 		in, out := &in.Postmortem, &out.Postmortem
 		*out = new(PostmortemStatus)

@@ -28,28 +28,33 @@ type Decision struct {
 	Errors    []string
 }
 
-// DecisionObject is the IncidentDecision that keeps a decision's input for the
-// post-mortem record and replay. Its name derives from the decision id, so creating it
-// again after a failed status write finds it instead of duplicating it.
-func DecisionObject(inc *klaxonv1.Incident, d Decision) (*klaxonv1.IncidentDecision, error) {
-	obj := &klaxonv1.IncidentDecision{
-		Spec: klaxonv1.IncidentDecisionSpec{
-			Incident: inc.Name, Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
-			Summary: truncate(d.Summary), Input: apiextensionsv1.JSON{Raw: d.Input},
-			Fallback: d.Fallback, Errors: capStrings(d.Errors, 10, 512),
-		},
+// DecisionSpec is the record of d that an IncidentDecision keeps: its input for the
+// post-mortem record and replay, and its outcome.
+func DecisionSpec(inc *klaxonv1.Incident, d Decision) (klaxonv1.IncidentDecisionSpec, error) {
+	spec := klaxonv1.IncidentDecisionSpec{
+		Incident: inc.Name, Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
+		Summary: truncate(d.Summary), Input: apiextensionsv1.JSON{Raw: d.Input},
+		Fallback: d.Fallback, Errors: capStrings(d.Errors, 10, 512),
 	}
 	if d.Output != nil {
 		raw, err := json.Marshal(d.Output)
 		if err != nil {
-			return nil, fmt.Errorf("encoding the %s decision: %w", d.Point, err)
+			return spec, fmt.Errorf("encoding the %s decision: %w", d.Point, err)
 		}
-		obj.Spec.Output = &apiextensionsv1.JSON{Raw: raw}
+		spec.Output = &apiextensionsv1.JSON{Raw: raw}
 	}
-	obj.Name = decisionName(inc.Name, d.ID)
+	return spec, nil
+}
+
+// DecisionObject is the IncidentDecision that keeps a decision's record. Its name
+// derives from the decision id, so creating it again after a failed status write, or
+// from status.pendingDecisions after a crash, finds it instead of duplicating it.
+func DecisionObject(inc *klaxonv1.Incident, spec klaxonv1.IncidentDecisionSpec) *klaxonv1.IncidentDecision {
+	obj := &klaxonv1.IncidentDecision{Spec: spec}
+	obj.Name = decisionName(inc.Name, spec.ID)
 	obj.Namespace = inc.Namespace
 	obj.Labels = map[string]string{klaxonv1.LabelIncident: LabelValue(inc.Name)}
-	return obj, nil
+	return obj
 }
 
 // AppendDecision records a decision in status, dropping the oldest beyond the bound,

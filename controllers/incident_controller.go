@@ -120,7 +120,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		}
 		next = earliest(next, retryAt)
 	}
-	if len(inc.Status.PendingDecisions) > 0 {
+	if len(r.unstored(ctx, &inc)) > 0 {
 		next = earliest(next, r.Now().Add(pendingRetry))
 	}
 	return requeueAt(next, r.Now()), nil
@@ -167,6 +167,9 @@ func (r *IncidentReconciler) deliver(ctx context.Context, inc *klaxonv1.Incident
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("recording deliveries of %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	for id := range stored {
+		r.recent.add(id)
 	}
 	return next, nil
 }

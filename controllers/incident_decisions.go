@@ -82,7 +82,6 @@ func (r *IncidentReconciler) storeRecords(ctx context.Context, inc *klaxonv1.Inc
 			continue
 		}
 		stored[spec.ID] = true
-		r.recent.add(spec.ID)
 		if made[i] {
 			created = append(created, objs[i])
 		}
@@ -91,37 +90,36 @@ func (r *IncidentReconciler) storeRecords(ctx context.Context, inc *klaxonv1.Inc
 }
 
 // storePending stores the records an earlier reconcile wrote ahead in
-// status.pendingDecisions and did not store (a crash, a refusal), and drops those
-// that are stored from inc's status; the caller's status write clears them. A record
-// this process stored a moment ago, which a cache not yet up to date still shows
-// pending, is dropped without another create.
+// status.pendingDecisions and did not store (a crash, a refusal), and drops those it
+// stored from inc's status; the caller's status write clears them. Records this
+// process stored and cleared a moment ago, which a cache not yet up to date still
+// shows, are left alone: the API server has them cleared already.
 func (r *IncidentReconciler) storePending(ctx context.Context, inc *klaxonv1.Incident) {
-	specs, err := incident.Pending(&inc.Status)
-	if err != nil {
-		log.FromContext(ctx).Error(err, "status.pendingDecisions unreadable; left as it is")
+	rest := r.unstored(ctx, inc)
+	if len(rest) == 0 {
 		return
 	}
-	if len(specs) == 0 {
-		return
-	}
-	stored := map[string]bool{}
-	var rest []klaxonv1.IncidentDecisionSpec
-	for _, s := range specs {
-		if r.recent.has(s.ID) {
-			stored[s.ID] = true
-		} else {
-			rest = append(rest, s)
-		}
-	}
-	if len(rest) > 0 {
-		more, _ := r.storeRecords(ctx, inc, rest)
-		for id := range more {
-			stored[id] = true
-		}
-	}
+	stored, _ := r.storeRecords(ctx, inc, rest)
 	if err := r.clearStored(inc, stored); err != nil {
 		log.FromContext(ctx).Error(err, "clearing stored decision records from status")
 	}
+}
+
+// unstored are the records in inc's status.pendingDecisions that this process has
+// not stored and cleared.
+func (r *IncidentReconciler) unstored(ctx context.Context, inc *klaxonv1.Incident) []klaxonv1.IncidentDecisionSpec {
+	specs, err := incident.Pending(&inc.Status)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "status.pendingDecisions unreadable; left as it is")
+		return nil
+	}
+	var rest []klaxonv1.IncidentDecisionSpec
+	for _, s := range specs {
+		if !r.recent.has(s.ID) {
+			rest = append(rest, s)
+		}
+	}
+	return rest
 }
 
 // clearStored drops the records whose ids are in stored from inc's
@@ -135,8 +133,8 @@ func (r *IncidentReconciler) clearStored(inc *klaxonv1.Incident, stored map[stri
 	return err
 }
 
-// recentRecords remembers the ids of decision records this process stored in the
-// last minute.
+// recentRecords remembers the ids of the decision records this process stored and
+// cleared from status in the last minute.
 type recentRecords struct {
 	mu  sync.Mutex
 	ids map[string]time.Time
@@ -162,8 +160,8 @@ func (rr *recentRecords) add(id string) {
 func (rr *recentRecords) has(id string) bool {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
-	_, ok := rr.ids[id]
-	return ok
+	at, ok := rr.ids[id]
+	return ok && time.Since(at) <= time.Minute
 }
 
 // commit writes a reconcile's status with its decisions. Every decision's record

@@ -153,6 +153,10 @@ type builtinCall struct {
 	name string
 	f    topdown.BuiltinFunc
 	decl *ast.Builtin
+	// native, when set, computes the builtin for the operands it takes
+	// (ok) exactly as f would, without what f spends on generality; for
+	// any others f is called.
+	native func(args []*ast.Term) (v *ast.Term, ok bool)
 }
 
 // Compile plans the modules' entrypoints (paths such as
@@ -208,7 +212,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 		if f == nil || decl == nil {
 			return nil, fmt.Errorf("plan: %w: builtin %s", ErrUnsupported, bf.Name)
 		}
-		l.builtins[bf.Name] = &builtinCall{name: bf.Name, f: f, decl: decl}
+		l.builtins[bf.Name] = &builtinCall{name: bf.Name, f: f, decl: decl, native: natives[bf.Name]}
 	}
 	p := &Program{}
 	for name := range l.builtins {
@@ -1003,6 +1007,12 @@ func (m *machine) builtin(s *stmt, locals []*ast.Term) (*ast.Term, error) {
 		args = append(args, v)
 	}
 	m.args = args
+	if s.bi.native != nil {
+		if v, ok := s.bi.native(args); ok {
+			clear(args)
+			return v, nil
+		}
+	}
 	if m.bctx.Cache == nil {
 		m.bctx.Cache = builtins.Cache{}
 	}

@@ -77,6 +77,10 @@ type matcher struct {
 	entries []matcherEntry // in the table's key order
 	// first maps a keyword's first word to the entries that start with it.
 	first map[string][]int
+	// maybe[c] has bit min(n, 63) set when a first word starts with byte c
+	// and is n bytes long: most words of a text start no keyword, and this
+	// says so without hashing them.
+	maybe [256]uint64
 }
 
 type matcherEntry struct {
@@ -96,6 +100,7 @@ func newMatcher(table ast.Object) *matcher {
 			return // no words: it can never occur
 		}
 		m.first[words[0]] = append(m.first[words[0]], len(m.entries))
+		m.maybe[words[0][0]] |= lenBit(len(words[0]))
 		m.entries = append(m.entries, matcherEntry{key: k, value: v, words: words})
 	})
 	return m
@@ -184,6 +189,9 @@ func (sc *scan) scanString(m *matcher, s string) {
 	}
 	for wi, start := range sc.starts {
 		end := start + bytes.IndexByte(sc.buf[start:], ' ')
+		if m.maybe[sc.buf[start]]&lenBit(end-start) == 0 {
+			continue
+		}
 		for _, ei := range m.first[string(sc.buf[start:end])] { // no allocation
 			if sc.hit[ei] {
 				continue
@@ -195,6 +203,8 @@ func (sc *scan) scanString(m *matcher, s string) {
 		}
 	}
 }
+
+func lenBit(n int) uint64 { return 1 << min(n, 63) }
 
 // phraseAt says whether words occur in the current string from its word wi.
 func (sc *scan) phraseAt(words []string, wi int) bool {

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 	"sync"
@@ -178,17 +177,9 @@ func (sc *scan) scanString(m *matcher, s string) {
 	if sc.nfound == len(m.entries) {
 		return
 	}
-	sc.buf = appendWords(sc.buf[:0], s)
-	sc.starts = sc.starts[:0]
-	// appendWords wrote " w1 w2 ... wn ": a word starts after each space
-	// but the last.
-	for i := 0; i < len(sc.buf)-1; i++ {
-		if sc.buf[i] == ' ' {
-			sc.starts = append(sc.starts, i+1)
-		}
-	}
+	sc.words(s)
 	for wi, start := range sc.starts {
-		end := start + bytes.IndexByte(sc.buf[start:], ' ')
+		end := sc.end(wi)
 		if m.maybe[sc.buf[start]]&lenBit(end-start) == 0 {
 			continue
 		}
@@ -206,15 +197,56 @@ func (sc *scan) scanString(m *matcher, s string) {
 
 func lenBit(n int) uint64 { return 1 << min(n, 63) }
 
+// words writes s's words to sc.buf as appendWords does, " w1 w2 ... wn ",
+// and where each starts to sc.starts, in one pass.
+func (sc *scan) words(s string) {
+	b, starts := append(sc.buf[:0], ' '), sc.starts[:0]
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if l := asciiWord[c]; l != 0 {
+				if b[len(b)-1] == ' ' {
+					starts = append(starts, len(b))
+				}
+				b = append(b, l)
+			} else if b[len(b)-1] != ' ' {
+				b = append(b, ' ')
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if b[len(b)-1] == ' ' {
+				starts = append(starts, len(b))
+			}
+			b = utf8.AppendRune(b, unicode.ToLower(r))
+		case b[len(b)-1] != ' ':
+			b = append(b, ' ')
+		}
+	}
+	if b[len(b)-1] != ' ' {
+		b = append(b, ' ')
+	}
+	sc.buf, sc.starts = b, starts
+}
+
+// end is where word wi ends in sc.buf: words are one space apart.
+func (sc *scan) end(wi int) int {
+	if wi+1 < len(sc.starts) {
+		return sc.starts[wi+1] - 1
+	}
+	return len(sc.buf) - 1
+}
+
 // phraseAt says whether words occur in the current string from its word wi.
 func (sc *scan) phraseAt(words []string, wi int) bool {
 	if wi+len(words) > len(sc.starts) {
 		return false
 	}
 	for j := 1; j < len(words); j++ {
-		start := sc.starts[wi+j]
-		end := start + bytes.IndexByte(sc.buf[start:], ' ')
-		if string(sc.buf[start:end]) != words[j] {
+		if string(sc.buf[sc.starts[wi+j]:sc.end(wi+j)]) != words[j] {
 			return false
 		}
 	}

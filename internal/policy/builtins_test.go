@@ -2,7 +2,9 @@ package policy
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
@@ -125,4 +127,37 @@ func FuzzKeywords(f *testing.F) {
 			t.Errorf("%q %q: %v, want %v", a, b, got, want)
 		}
 	})
+}
+
+// TestScanWords checks the scan's one-pass tokenizer against appendWords:
+// the same text, and a start for each word, which ends one byte before the
+// next one starts.
+func TestScanWords(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"a", "B", "z", "0", "9", " ", "-", "!", "\n", "é", "É", "ß", "İ", "\u00a0", "日", "\xff", "_"}
+	cases := []string{"", " ", "a", "Data-Breach!", "  x  y  ", "ÉCOLE down"}
+	for range 3000 {
+		var b strings.Builder
+		for range r.IntN(12) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		cases = append(cases, b.String())
+	}
+	sc := &scan{}
+	for _, s := range cases {
+		want := appendWords(nil, s)
+		sc.words(s)
+		if string(sc.buf) != string(want) {
+			t.Fatalf("words(%q) = %q, want %q", s, sc.buf, want)
+		}
+		fields := strings.Fields(string(want))
+		if len(fields) != len(sc.starts) {
+			t.Fatalf("words(%q): %d starts, want %d", s, len(sc.starts), len(fields))
+		}
+		for wi, f := range fields {
+			if got := string(sc.buf[sc.starts[wi]:sc.end(wi)]); got != f {
+				t.Fatalf("words(%q): word %d = %q, want %q", s, wi, got, f)
+			}
+		}
+	}
 }

@@ -210,6 +210,28 @@ severity := "SEV2" if input.incident.spec.title
 	}
 }
 
+// TestALayerIsDroppedWhole checks that when a policy of a layer fails after
+// another policy of the same layer decided, the decision is as if neither
+// had: the earlier policy's values are taken back too.
+func TestALayerIsDroppedWhole(t *testing.T) {
+	e := newTestEngine(t)
+	upsert(t, e, policy("acme", "a-routing", "package klaxon.triage\ncategory := \"tenant\"\nrunbooks contains \"r1\"\n"))
+	upsert(t, e, policy("acme", "b-broken", `package klaxon.triage
+severity := "SEV1" if input.incident.spec.title
+severity := "SEV2" if input.incident.spec.title
+`))
+	d, rec := triage(t, e, incident("acme", "x", map[string]string{"severity": "low"}))
+	if d.Severity != "SEV4" || d.Category != "" || len(d.Runbooks) != 0 {
+		t.Errorf("decision = %+v, want the built-in one", d)
+	}
+	if !rec.Fallback || !strings.Contains(strings.Join(rec.Errors, ";"), "acme/b-broken") {
+		t.Errorf("record = %+v", rec)
+	}
+	if len(rec.Policies) != 1 || !strings.HasPrefix(rec.Policies[0], "builtin@") {
+		t.Errorf("policies = %v", rec.Policies)
+	}
+}
+
 // TestInvalidOutputDropsTheLayer checks the engine's validation of outputs.
 func TestInvalidOutputDropsTheLayer(t *testing.T) {
 	tests := []struct{ module, message string }{

@@ -231,7 +231,14 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 		if len(ly.units) == 0 {
 			continue
 		}
-		before, nPolicies := m.clone(), len(rec.Policies)
+		// A failing policy is left out with the rest of its layer: keep the
+		// decision as it was before the layer, when a policy of the layer
+		// may have added to it before one fails (a lone policy that fails
+		// has added nothing).
+		before, nPolicies := m, len(rec.Policies)
+		if len(ly.units) > 1 {
+			before = m.clone()
+		}
 		var failed bool
 		for _, u := range ly.units {
 			if u.queries[pi] == nil {

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
@@ -392,6 +393,56 @@ func TestDuplicatesAreCoalesced(t *testing.T) {
 	replicas[0].rcv.Flush(context.Background())
 	if incident(t, ns, name).ResourceVersion != rv {
 		t.Error("a flush with nothing pending wrote the incident")
+	}
+}
+
+// TestCountsWaitForTheController: a tick's flush leaves the counts of an incident the
+// controller has not reconciled yet, so they do not make its first status write (the
+// claim of the first page) conflict; once it has, or after settleWait, they are
+// written. The last flush writes them whatever the controller does.
+func TestCountsWaitForTheController(t *testing.T) {
+	ns := newNamespace(t)
+	source(t, ns, "am", klaxonv1.AlertSourceSpec{})
+	payload := amPayload("g", firing("settle", "Settle", clock.Now()))
+	name := decode(t, post(replicas[0], http.MethodPost, "/api/v1/alerts/"+ns+"/am", "application/json", payload, bearer(token))).Opened[0]
+	decode(t, post(replicas[0], http.MethodPost, "/api/v1/alerts/"+ns+"/am", "application/json", payload, bearer(token)))
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	before := incident(t, ns, name).ResourceVersion
+	c := replicas[0].rcv.coalescer
+	c.flush(context.Background(), true)
+	if incident(t, ns, name).ResourceVersion != before {
+		t.Fatal("a tick's flush wrote counts before the controller reconciled the incident")
+	}
+
+	// The controller reconciles it: the next tick writes the counts.
+	inc := incident(t, ns, name)
+	inc.Status.ObservedGeneration = inc.Generation
+	if err := api.Status().Update(context.Background(), inc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for c.index.busy(key) {
+		if time.Now().After(deadline) {
+			t.Fatal("the index never saw the reconciled incident")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.flush(context.Background(), true)
+	if got := incident(t, ns, name).Status.Alerts; got == nil || got.Count != 2 {
+		t.Fatalf("count %+v after the controller reconciled; want 2", got)
+	}
+
+	// An incident the controller never gets to is counted after settleWait.
+	payload = amPayload("h", firing("late", "Late", clock.Now()))
+	name = decode(t, post(replicas[0], http.MethodPost, "/api/v1/alerts/"+ns+"/am", "application/json", payload, bearer(token))).Opened[0]
+	c.flush(context.Background(), true)
+	if got := incident(t, ns, name).Status.Alerts; got != nil {
+		t.Fatalf("count %+v written at once; want it to wait", got)
+	}
+	clock.Add(settleWait)
+	c.flush(context.Background(), true)
+	if got := incident(t, ns, name).Status.Alerts; got == nil || got.Count != 1 {
+		t.Fatalf("count %+v after settleWait; want 1", got)
 	}
 }
 

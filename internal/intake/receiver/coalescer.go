@@ -28,6 +28,10 @@ const maxSummaryFingerprints = 50
 // under a storm, one at a time would take longer than the interval.
 const flushParallelism = 4
 
+// settleWait is how long an incident's counts wait for the controller to finish the
+// status writes it is about to make (see index.busy) before they are written anyway.
+const settleWait = 5 * time.Second
+
 // lastReceivedResolution is how stale an AlertSource's status.lastReceivedAt may get:
 // it is a liveness hint for people, not worth a write per second per source.
 const lastReceivedResolution = 10 * time.Second
@@ -163,8 +167,9 @@ func (c *coalescer) NeedLeaderElection() bool { return false }
 
 // flush writes what is pending, within the budget, flushParallelism writes at a time:
 // the store's pending alerts first (what a crash would lose that matters most), then
-// counts, oldest first; bounded, it stops starting writes of counts at the next
-// tick's time. What it leaves, or an error, stays pending (and keeps coalescing) for
+// counts, oldest first; bounded (a tick's flush, not the last one), it stops starting
+// writes of counts at the next tick's time, and leaves the counts of an incident
+// whose status the controller is about to write for a later tick. What it leaves, or an error, stays pending (and keeps coalescing) for
 // the next flush.
 func (c *coalescer) flush(ctx context.Context, bounded bool) {
 	started := time.Now()
@@ -184,6 +189,12 @@ func (c *coalescer) flush(ctx context.Context, bounded bool) {
 	}
 	c.mu.Lock()
 	for key, p := range c.incidents {
+		if bounded && now.Sub(p.since) < settleWait && c.index.busy(key) {
+			// The controller is about to write its status (a new incident's triage,
+			// a page's claim and result): a count written now would make its write
+			// conflict and retry, and delay the page. Counts can wait.
+			continue
+		}
 		jobs = append(jobs, job{p.since, func() error { return c.flushIncident(ctx, key) }, "incident " + key.String()})
 	}
 	for key, p := range c.windows {

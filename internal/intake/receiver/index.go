@@ -42,6 +42,9 @@ type entry struct {
 	firing          *intake.FiringSet // never changed once indexed: shared with readers
 	notes           []klaxonv1.IncidentNote
 	alerts          klaxonv1.AlertSummary
+	// busy: the controller has not reconciled this version yet, or has deliveries
+	// claimed and not recorded; its status writes are imminent.
+	busy bool
 }
 
 func newIndex() *index {
@@ -147,6 +150,15 @@ func (x *index) alerts(key types.NamespacedName) (klaxonv1.AlertSummary, string,
 	return *e.alerts.DeepCopy(), e.resourceVersion, true
 }
 
+// busy reports whether the controller is about to write an incident's status (see
+// entry.busy).
+func (x *index) busy(key types.NamespacedName) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.byName[key]
+	return ok && e.busy
+}
+
 // size is the number of incidents indexed.
 func (x *index) size() int {
 	x.mu.RLock()
@@ -199,6 +211,12 @@ func entryOf(inc *klaxonv1.Incident) (*entry, bool) {
 	}
 	if inc.Status.Alerts != nil {
 		e.alerts = *inc.Status.Alerts.DeepCopy()
+	}
+	e.busy = inc.Status.ObservedGeneration < inc.Generation
+	for i := range inc.Status.Notifications {
+		if inc.Status.Notifications[i].Phase == klaxonv1.NotificationPending {
+			e.busy = true
+		}
 	}
 	return e, true
 }

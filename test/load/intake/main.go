@@ -97,7 +97,11 @@ func run(args []string) int {
 		profiled = append(profiled, c.Profile(o.profile, filepath.Join(o.out, "klaxon-ingest.pprof")),
 			h.apiserverProfile(o.profile, filepath.Join(o.out, "apiserver-ingest.pprof")))
 	}
-	k, err := h.ingest(ctx, h.klaxonTarget(c), s)
+	ks := s // what Klaxon is sent
+	if o.perGroup {
+		ks = s.perGroup(o.batch)
+	}
+	k, err := h.ingest(ctx, h.klaxonTarget(c), ks)
 	if err != nil {
 		return fail("ingest through Klaxon", err)
 	}
@@ -118,7 +122,11 @@ func run(args []string) int {
 	if o.repeats > 0 {
 		rep = repeats(s, o.repeats, o.batch)
 		sent += rep.sent
-		if kr, err = h.ingest(ctx, h.klaxonTarget(c), rep); err != nil {
+		krep := rep
+		if o.perGroup {
+			krep = rep.perGroup(o.batch)
+		}
+		if kr, err = h.ingest(ctx, h.klaxonTarget(c), krep); err != nil {
 			return fail("repeats through Klaxon", err)
 		}
 	}

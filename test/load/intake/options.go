@@ -14,6 +14,7 @@ type options struct {
 	alertmanager string // the Alertmanager binary; hack/install-alertmanager.sh's when empty
 	skipAM       bool
 	intakeOnly   bool // the controller without its reconcilers: intake's own ceiling
+	perGroup     bool // Klaxon's requests each carry one alert group's alerts
 	qps          qpsSetting
 	profile      time.Duration // CPU profiles of Klaxon and kube-apiserver from the start of Klaxon's stream; 0 for none
 
@@ -42,6 +43,7 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.profile, "profile", 0, "write CPU profiles of the controller and kube-apiserver over this long from the start of Klaxon's ingest stream to -out (klaxon-ingest.pprof, apiserver-ingest.pprof); 0 for none")
 	fs.IntVar(&o.alerts, "alerts", 100000, "ingest: alerts in the stream")
 	fs.IntVar(&o.batch, "batch", 50, "ingest: alerts per request")
+	fs.BoolVar(&o.perGroup, "per-group", false, "ingest: Klaxon's requests carry the same alerts in the same order cut as Alertmanager (group_by: [alertname]) delivers them, each request one group's alerts (at most -batch), instead of the mixed batches Prometheus posts to Alertmanager; Alertmanager gets the mixed batches either way")
 	fs.Float64Var(&o.duplicates, "duplicates", 0.95, "ingest: fraction of alerts that repeat an alert already sent")
 	fs.IntVar(&o.groups, "groups", 500, "ingest: alert groups the new alerts fall into, each one incident (new alerts beyond the first of a group are new instances in it)")
 	fs.IntVar(&o.repeats, "repeat-alerts", 100000, "ingest: alerts sent after the stream, every one a repeat: memory and throughput once nothing new arrives; 0 to skip")

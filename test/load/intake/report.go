@@ -68,6 +68,10 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	if a == nil {
 		a = &ingestResult{}
 	}
+	if o.perGroup {
+		fmt.Fprintf(w, "Klaxon's %d requests each carry one group's alerts, as Alertmanager delivers them (-per-group); Alertmanager's %d carry mixed groups, as Prometheus posts them\n",
+			k.requests, a.requests)
+	}
 	t := newSideBySide(w)
 	t.row("alerts/s", fmt.Sprintf("%.0f", k.rate()), fmt.Sprintf("%.0f", a.rate()), ratio(k.rate(), a.rate()))
 	t.row("wall", k.wall.Round(time.Millisecond).String(), a.wall.Round(time.Millisecond).String(), ratio(float64(k.wall), float64(a.wall)))

@@ -84,6 +84,29 @@ func repeats(base *stream, n, batch int) *stream {
 	return s
 }
 
+// perGroup is s as Alertmanager (group_by: [alertname]) would deliver it to a
+// webhook receiver: the same alerts in the same order, each batch holding alerts of
+// one group only, at most batch of them. A group's batch is cut when it is full, and
+// batches go out in the order of their first alert, so each group opens where it did
+// in s.
+func (s *stream) perGroup(batch int) *stream {
+	out := &stream{alerts: s.alerts, groups: s.groups, sent: s.sent}
+	filling := map[string]int{} // alertname -> its batch being filled
+	for _, b := range s.batches {
+		for _, i := range b {
+			g := s.alerts[i].labels["alertname"]
+			j, ok := filling[g]
+			if !ok || len(out.batches[j]) == batch {
+				out.batches = append(out.batches, nil)
+				j = len(out.batches) - 1
+				filling[g] = j
+			}
+			out.batches[j] = append(out.batches[j], i)
+		}
+	}
+	return out
+}
+
 // single is a stream of one-alert batches, each opening its own group: the first-page
 // phase's new alerts.
 func single(prefix string, n int, startsAt time.Time) *stream {
@@ -133,12 +156,31 @@ func (s *stream) klaxonBody(b int) ([]byte, error) {
 	}{Version: "4", GroupKey: fmt.Sprintf("{}:{batch=%q}", fmt.Sprint(b)), Status: "firing", Receiver: "klaxon",
 		GroupLabels: map[string]string{}, CommonLabels: map[string]string{"service": "checkout"}, CommonAnnotations: map[string]string{},
 		ExternalURL: "http://alertmanager.load.test"}
+	if name, ok := s.groupOf(b); ok {
+		// One group's alerts, as Alertmanager sends them.
+		msg.GroupKey = fmt.Sprintf("{}:{alertname=%q}", name)
+		msg.GroupLabels["alertname"] = name
+		msg.CommonLabels["alertname"] = name
+	}
 	for _, i := range s.batches[b] {
 		a := s.alerts[i]
 		msg.Alerts = append(msg.Alerts, amAlert{Status: "firing", Labels: a.labels, Annotations: a.annotations,
 			StartsAt: a.startsAt, GeneratorURL: "http://prometheus.load.test/graph", Fingerprint: fingerprint(a.labels)})
 	}
 	return json.Marshal(msg)
+}
+
+// groupOf is the alertname every alert of batch b shares, if they share one.
+func (s *stream) groupOf(b int) (string, bool) {
+	name := ""
+	for k, i := range s.batches[b] {
+		n := s.alerts[i].labels["alertname"]
+		if k > 0 && n != name {
+			return "", false
+		}
+		name = n
+	}
+	return name, name != ""
 }
 
 // alertmanagerBody is batch b as Prometheus posts it to Alertmanager's

@@ -198,10 +198,31 @@ func (sc *scan) scanString(m *matcher, s string) {
 func lenBit(n int) uint64 { return 1 << min(n, 63) }
 
 // words writes s's words to sc.buf as appendWords does, " w1 w2 ... wn ",
-// and where each starts to sc.starts, in one pass.
+// and where each starts to sc.starts, in one pass. ASCII text, which fits
+// in len(s)+2 bytes, is written by index; from the first other byte on,
+// by appending, since a rune's lower case may be longer.
 func (sc *scan) words(s string) {
-	b, starts := append(sc.buf[:0], ' '), sc.starts[:0]
-	for i := 0; i < len(s); {
+	b, starts := slices.Grow(sc.buf[:0], len(s)+2)[:len(s)+2], sc.starts[:0]
+	b[0] = ' '
+	j, i := 1, 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			break
+		}
+		if l := asciiWord[c]; l != 0 {
+			if b[j-1] == ' ' {
+				starts = append(starts, j)
+			}
+			b[j] = l
+			j++
+		} else if b[j-1] != ' ' {
+			b[j] = ' '
+			j++
+		}
+	}
+	b = b[:j]
+	for i < len(s) {
 		if c := s[i]; c < utf8.RuneSelf {
 			if l := asciiWord[c]; l != 0 {
 				if b[len(b)-1] == ' ' {

@@ -2,7 +2,10 @@ package policy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -81,4 +84,54 @@ func FuzzValueFromJSON(f *testing.F) {
 			t.Fatalf("%q:\n got %v\nwant %v", b, got, want)
 		}
 	})
+}
+
+// TestMayEndString checks the eight-byte test of str: yes for a word with
+// a quote, a backslash or a control character at any place, no for a word
+// without.
+func TestMayEndString(t *testing.T) {
+	for pos := range 8 {
+		for c := range 256 {
+			w := []byte("aZ9 ~é.\x7f")
+			w[pos] = byte(c)
+			want := c == '"' || c == '\\' || c < 0x20
+			if got := mayEndString(binary.LittleEndian.Uint64(w)); got != want {
+				t.Errorf("byte %#x at %d: %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
+
+// TestValueFromJSONStrings checks strings of every length around the
+// eight-byte steps, with escapes, non-ASCII, invalid UTF-8 and control
+// characters at every offset, against encoding/json.
+func TestValueFromJSONStrings(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	pieces := []string{"a", "Z", " ", "é", "日本", `\"`, `\\`, `\n`, `\u00e9`, `\ud83d\ude00`, "\xff", "\x01", "\x7f", "~", "/"}
+	for range 20000 {
+		var b strings.Builder
+		b.WriteByte('"')
+		for range r.IntN(30) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		b.WriteByte('"')
+		doc := []byte(b.String())
+		got, err := valueFromJSON(doc)
+		if bytes.IndexByte(doc, 0x01) >= 0 {
+			if err == nil {
+				t.Fatalf("%q: no error for a control character", doc)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		var want string
+		if err := json.Unmarshal(doc, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.Compare(ast.String(want)) != 0 {
+			t.Fatalf("%q:\n got %v\nwant %q", doc, got, want)
+		}
+	}
 }

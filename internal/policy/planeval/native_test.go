@@ -48,3 +48,18 @@ func TestNativesMatchOPA(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualIsCompare checks equal against ast.Compare on pairs of values of
+// every kind.
+func TestEqualIsCompare(t *testing.T) {
+	values := []string{`"a"`, `"b"`, `""`, `"1"`, `1`, `1.0`, `2`, `true`, `false`, `null`,
+		`[]`, `["a"]`, `{}`, `{"a": 1}`, `set()`, `{"a"}`, `{1}`}
+	for _, x := range values {
+		for _, y := range values {
+			a, b := ast.MustParseTerm(x), ast.MustParseTerm(y)
+			if got, want := equal(a, b), ast.Compare(a.Value, b.Value) == 0; got != want {
+				t.Errorf("equal(%s, %s) = %v, want %v", x, y, got, want)
+			}
+		}
+	}
+}

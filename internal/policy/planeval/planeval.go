@@ -660,7 +660,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			locals[s.target] = m.read(s.a, locals)
 		case opAssignVarOnce:
 			v := m.read(s.a, locals)
-			if cur := locals[s.target]; cur != nil && v != nil && ast.Compare(cur.Value, v.Value) != 0 {
+			if cur := locals[s.target]; cur != nil && v != nil && !equal(cur, v) {
 				return 0, errConflict
 			}
 			locals[s.target] = v
@@ -687,7 +687,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			if a == nil || b == nil {
 				return 0, nil
 			}
-			if eq := a == b || ast.Compare(a.Value, b.Value) == 0; eq != (s.op == opEqual) {
+			if eq := equal(a, b); eq != (s.op == opEqual) {
 				return 0, nil
 			}
 		case opIsArray:
@@ -724,7 +724,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 				return 0, fmt.Errorf("%w: insert into %T", ErrUnsupported, obj.Value)
 			}
 			if s.op == opObjectInsertOnce {
-				if cur := o.Get(k); cur != nil && ast.Compare(cur.Value, v.Value) != 0 {
+				if cur := o.Get(k); cur != nil && !equal(cur, v) {
 					return 0, errConflict
 				}
 			}
@@ -772,10 +772,27 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 
 var resultKey = ast.StringTerm("result")
 
+// equal is ast.Compare(a.Value, b.Value) == 0, strings and booleans (most
+// comparisons a policy makes) compared without Compare's type dispatch.
+func equal(a, b *ast.Term) bool {
+	if a == b {
+		return true
+	}
+	switch x := a.Value.(type) {
+	case ast.String:
+		y, ok := b.Value.(ast.String)
+		return ok && x == y
+	case ast.Boolean:
+		y, ok := b.Value.(ast.Boolean)
+		return ok && x == y
+	}
+	return ast.Compare(a.Value, b.Value) == 0
+}
+
 // addResult records a plan's result. A second, different one would be a
 // conflict topdown reports its own way.
 func (m *machine) addResult(v *ast.Term) error {
-	if m.result != nil && ast.Compare(m.result.Value, v.Value) != 0 {
+	if m.result != nil && !equal(m.result, v) {
 		return errResults
 	}
 	m.result = v

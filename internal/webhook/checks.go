@@ -2,11 +2,14 @@ package webhook
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/intake"
+	"github.com/klaxon-ops/klaxon/internal/maintenance"
 	"github.com/klaxon-ops/klaxon/internal/notify"
 	"github.com/klaxon-ops/klaxon/internal/oncall"
 )
@@ -43,7 +46,9 @@ func newObject(kind string) (client.Object, error) {
 }
 
 // checkObject runs the checks the API server's schema cannot express: time zones
-// that exist, schedules that compile. Each message names the field.
+// that exist, schedules, windows, mappings and templates that compile. Each check is
+// the code the controller or intake runs on the object later, so admission refuses
+// exactly what would fail there. Each message names the field.
 func checkObject(obj client.Object) []string {
 	var out []string
 	switch o := obj.(type) {
@@ -60,6 +65,21 @@ func checkObject(obj client.Object) []string {
 			if err := notify.Validate(t); err != nil {
 				out = append(out, fmt.Sprintf("spec.templates[%d]: %v", i, err))
 			}
+		}
+	case *klaxonv1.AlertSource:
+		if err := intake.ValidateSpec(o.Spec); err != nil {
+			// The error leads with "invalid alert source spec: " and then the field.
+			out = append(out, "spec."+strings.TrimPrefix(err.Error(), intake.ErrInvalidSpec.Error()+": "))
+		}
+	case *klaxonv1.Heartbeat:
+		// The duration pattern admits 0s. The same rule as the Heartbeat controller's,
+		// which keeps it inline: there is no function to share yet.
+		if d := o.Spec.Interval.Duration; d <= 0 {
+			out = append(out, fmt.Sprintf("spec.interval: must be positive, got %s", d))
+		}
+	case *klaxonv1.MaintenanceWindow:
+		if _, err := maintenance.Compile(o.Spec); err != nil {
+			out = append(out, "spec."+err.Error())
 		}
 	}
 	return out

@@ -1,0 +1,78 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+)
+
+// TestRejectsWhatControllersWouldRefuse creates, through the API server, objects that
+// the schema admits but a controller or intake would only find broken later; admission
+// refuses each with the field, and accepts a working one of each kind.
+func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: ns} }
+	d := func(s string) metav1.Duration {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return metav1.Duration{Duration: v}
+	}
+	bearer := klaxonv1.EndpointAuth{Type: klaxonv1.AuthBearer, SecretRef: klaxonv1.SecretReference{Name: "s"}}
+	generic := func(name string, m klaxonv1.AlertMapping) *klaxonv1.AlertSource {
+		return &klaxonv1.AlertSource{ObjectMeta: meta(name),
+			Spec: klaxonv1.AlertSourceSpec{Format: klaxonv1.FormatGeneric, Auth: bearer, Mapping: &m}}
+	}
+	heartbeat := func(name, interval string) *klaxonv1.Heartbeat {
+		return &klaxonv1.Heartbeat{ObjectMeta: meta(name), Spec: klaxonv1.HeartbeatSpec{Interval: d(interval), Auth: bearer}}
+	}
+	recurring := func(name, cron, duration, tz string) *klaxonv1.MaintenanceWindow {
+		return &klaxonv1.MaintenanceWindow{ObjectMeta: meta(name), Spec: klaxonv1.MaintenanceWindowSpec{
+			Recurrence: &klaxonv1.Recurrence{Cron: cron, Duration: d(duration), TimeZone: tz}}}
+	}
+
+	tests := []struct {
+		name    string
+		obj     client.Object
+		wantErr string
+	}{
+		// AlertSource: the mapping compiles as intake compiles it.
+		{"alert source: JSONPath that does not parse", generic("bad-path", klaxonv1.AlertMapping{Title: "{.alert.title"}),
+			`spec.mapping.title: invalid JSONPath "{.alert.title"`},
+		{"alert source: range in a field", generic("range", klaxonv1.AlertMapping{Title: "{.title}", Severity: "{range .items[*]}{.sev}{end}"}),
+			"spec.mapping.severity: range and end are not supported"},
+		{"alert source: good mapping", generic("good-mapping", klaxonv1.AlertMapping{Alerts: "{.alerts}", Title: "{.summary}", Severity: ".level"}), ""},
+
+		// Heartbeat: the interval pattern admits 0s.
+		{"heartbeat: zero interval", heartbeat("never", "0s"), "spec.interval: must be positive, got 0s"},
+		{"heartbeat: hourly", heartbeat("hourly", "1h"), ""},
+
+		// MaintenanceWindow: the window compiles as the controller and intake compile it.
+		{"window: cron that does not parse", recurring("bad-cron", "61 2 * * *", "1h", "UTC"), "spec.recurrence.cron: cannot parse"},
+		{"window: cron that never matches", recurring("feb30", "0 2 30 2 *", "1h", "UTC"), `spec.recurrence.cron: "0 2 30 2 *" never matches a date`},
+		{"window: unknown time zone", recurring("atlantis", "0 2 * * 6", "1h", "Europe/Atlantis"), `spec.recurrence.timeZone: unknown time zone "Europe/Atlantis"`},
+		{"window: zero duration", recurring("instant", "0 2 * * 6", "0s", "UTC"), "spec.recurrence.duration: must be positive"},
+		{"window: every Saturday night in Berlin", recurring("saturdays", "0 2 * * 6", "2h", "Europe/Berlin"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := as("alice").Create(ctx, tc.obj)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("accepted, want %q", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -131,6 +131,9 @@ func patchFor(spec *klaxonv1.KubernetesAction) ([]byte, string, error) {
 	return nil, "", fmt.Errorf("unknown operation %q", spec.Operation)
 }
 
+// CheckPatch reports what keeps an action's patch from being built, for admission.
+func CheckPatch(spec *klaxonv1.KubernetesAction) error { _, _, err := patchFor(spec); return err }
+
 // nullEmpty turns empty values into JSON nulls, which a merge patch reads as
 // "remove the key".
 func nullEmpty(m map[string]string) map[string]any {

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"time"
 
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
@@ -12,6 +16,7 @@ import (
 	"github.com/klaxon-ops/klaxon/internal/maintenance"
 	"github.com/klaxon-ops/klaxon/internal/notify"
 	"github.com/klaxon-ops/klaxon/internal/oncall"
+	"github.com/klaxon-ops/klaxon/internal/runbook"
 )
 
 // newObject returns an empty typed object of a Klaxon kind.
@@ -80,6 +85,44 @@ func checkObject(obj client.Object) []string {
 	case *klaxonv1.MaintenanceWindow:
 		if _, err := maintenance.Compile(o.Spec); err != nil {
 			out = append(out, "spec."+err.Error())
+		}
+	case *klaxonv1.Runbook:
+		out = append(out, checkRunbook(o.Spec)...)
+	}
+	return out
+}
+
+// checkRunbook refuses steps that could only fail when they run: a notify message
+// that does not render (the Runbook controller's check), and a kubernetes action whose
+// patch cannot be built or that the API server would refuse for its apiVersion,
+// labels or annotations.
+func checkRunbook(spec klaxonv1.RunbookSpec) []string {
+	var out []string
+	for i, s := range spec.Steps {
+		a := s.Action
+		if a == nil {
+			continue
+		}
+		at := field.NewPath("spec", "steps").Index(i).Child("action")
+		if a.Notify != nil {
+			if err := notify.Validate(klaxonv1.MessageTemplate{Body: a.Notify.Message}); err != nil {
+				out = append(out, fmt.Sprintf("%s: %v", at.Child("notify", "message"), err))
+			}
+		}
+		if k := a.Kubernetes; k != nil {
+			kp := at.Child("kubernetes")
+			if _, err := schema.ParseGroupVersion(k.APIVersion); err != nil {
+				out = append(out, fmt.Sprintf("%s: %v", kp.Child("apiVersion"), err))
+			}
+			if err := runbook.CheckPatch(k); err != nil {
+				out = append(out, fmt.Sprintf("%s: %v", kp, err))
+			}
+			for _, e := range metav1validation.ValidateLabels(k.Labels, kp.Child("labels")) {
+				out = append(out, e.Error())
+			}
+			for _, e := range apivalidation.ValidateAnnotations(k.Annotations, kp.Child("annotations")) {
+				out = append(out, e.Error())
+			}
 		}
 	}
 	return out

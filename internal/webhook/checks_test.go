@@ -13,8 +13,8 @@ import (
 )
 
 // TestRejectsWhatControllersWouldRefuse creates, through the API server, objects that
-// the schema admits but a controller or intake would only find broken later; admission
-// refuses each with the field, and accepts a working one of each kind.
+// the schema admits but a controller, intake or a runbook step would only find broken
+// later; admission refuses each with the field, and accepts a working one of each kind.
 func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -38,6 +38,17 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		return &klaxonv1.MaintenanceWindow{ObjectMeta: meta(name), Spec: klaxonv1.MaintenanceWindowSpec{
 			Recurrence: &klaxonv1.Recurrence{Cron: cron, Duration: d(duration), TimeZone: tz}}}
 	}
+	notifyStep := func(name, message string) *klaxonv1.Runbook {
+		return &klaxonv1.Runbook{ObjectMeta: meta(name), Spec: klaxonv1.RunbookSpec{Steps: []klaxonv1.RunbookStep{{
+			Name: "tell", Stage: klaxonv1.StageContain, Automatic: true, Action: &klaxonv1.RunbookAction{Type: klaxonv1.ActionNotify,
+				Notify: &klaxonv1.NotifyAction{GroupRef: klaxonv1.ObjectReference{Name: "customers"}, Message: message}}}}}}
+	}
+	kubeStep := func(name string, k klaxonv1.KubernetesAction) *klaxonv1.Runbook {
+		return &klaxonv1.Runbook{ObjectMeta: meta(name), Spec: klaxonv1.RunbookSpec{ServiceAccountName: "runbooks",
+			Steps: []klaxonv1.RunbookStep{{Name: "act", Stage: klaxonv1.StageContain,
+				Action: &klaxonv1.RunbookAction{Type: klaxonv1.ActionKubernetes, Kubernetes: &k}}}}}
+	}
+	replicas := int32(0)
 
 	tests := []struct {
 		name    string
@@ -61,6 +72,24 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		{"window: unknown time zone", recurring("atlantis", "0 2 * * 6", "1h", "Europe/Atlantis"), `spec.recurrence.timeZone: unknown time zone "Europe/Atlantis"`},
 		{"window: zero duration", recurring("instant", "0 2 * * 6", "0s", "UTC"), "spec.recurrence.duration: must be positive"},
 		{"window: every Saturday night in Berlin", recurring("saturdays", "0 2 * * 6", "2h", "Europe/Berlin"), ""},
+
+		// Runbook: steps that could only fail when they run.
+		{"runbook: message that does not parse", notifyStep("unclosed", "We are on it: {{ .Incident.Title "),
+			"spec.steps[0].action.notify.message"},
+		{"runbook: message naming a field that does not exist", notifyStep("typo", "{{ .Incident.Titel }}"),
+			"spec.steps[0].action.notify.message"},
+		{"runbook: patch that is not JSON", kubeStep("bad-patch", klaxonv1.KubernetesAction{Operation: klaxonv1.OperationPatch,
+			APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Patch: `{"spec": {"paused": true}`}),
+			"spec.steps[0].action.kubernetes: patch is not a JSON object"},
+		{"runbook: apiVersion that does not parse", kubeStep("bad-gv", klaxonv1.KubernetesAction{Operation: klaxonv1.OperationScale,
+			APIVersion: "apps/v1/beta", Kind: "Deployment", Name: "web", Replicas: &replicas}),
+			"spec.steps[0].action.kubernetes.apiVersion"},
+		{"runbook: label the API server refuses", kubeStep("bad-label", klaxonv1.KubernetesAction{Operation: klaxonv1.OperationLabel,
+			APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Labels: map[string]string{"drained by": "klaxon"}}),
+			"spec.steps[0].action.kubernetes.labels"},
+		{"runbook: good message", notifyStep("good-message", "We are looking into {{ .Incident.Title | lower }}."), ""},
+		{"runbook: good patch", kubeStep("good-patch", klaxonv1.KubernetesAction{Operation: klaxonv1.OperationPatch,
+			APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Patch: `{"spec": {"paused": true}}`}), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -533,8 +533,25 @@ type machine struct {
 	paths []pathSlot
 	// stack holds the frames of the calls in progress.
 	stack []*ast.Term
+	// terms is the slab the terms of the composites a plan makes are cut
+	// from (see term); what one evaluation leaves serves the next.
+	terms []ast.Term
 	sp    int
 	high  int // the most of stack used since the machine was last released
+}
+
+// termSlab is how many terms a slab holds: an evaluation makes a score.
+const termSlab = 64
+
+// term returns a new term for v from the slab.
+func (m *machine) term(v ast.Value) *ast.Term {
+	if len(m.terms) == 0 {
+		m.terms = make([]ast.Term, termSlab)
+	}
+	t := &m.terms[0]
+	m.terms = m.terms[1:]
+	t.Value = v
+	return t
 }
 
 // retSignal is a block's result when a function returned: it unwinds every
@@ -669,7 +686,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 		case opMakeNull:
 			locals[s.target] = ast.InternedNullTerm
 		case opMakeArray:
-			locals[s.target] = ast.NewTerm(ast.NewArrayWithCapacity(s.index))
+			locals[s.target] = m.term(ast.NewArrayWithCapacity(s.index))
 		case opMakeArrayOf:
 			elems := make([]*ast.Term, len(s.args))
 			for i, a := range s.args {
@@ -677,11 +694,11 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 					return 0, fmt.Errorf("%w: append of an undefined value", ErrUnsupported)
 				}
 			}
-			locals[s.target] = ast.NewTerm(ast.NewArray(elems...))
+			locals[s.target] = m.term(ast.NewArray(elems...))
 		case opMakeObject:
-			locals[s.target] = ast.NewTerm(ast.NewObject())
+			locals[s.target] = m.term(ast.NewObject())
 		case opMakeSet:
-			locals[s.target] = ast.NewTerm(ast.NewSet())
+			locals[s.target] = m.term(ast.NewSet())
 		case opEqual, opNotEqual:
 			a, b := m.read(s.a, locals), m.read(s.b, locals)
 			if a == nil || b == nil {

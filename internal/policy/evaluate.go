@@ -208,7 +208,10 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 	set := e.state.Load()
 	now := common.Now
 
-	di := &decisionInput{raw: raw}
+	// Every input but admission's is Go values as encoding/json writes them,
+	// whose objects never have a member twice; admission's carries the
+	// request's object as it was sent.
+	di := &decisionInput{raw: raw, unique: p != PointAdmission}
 	m := newMerged(pi)
 	if e.builtin.queries[pi] != nil {
 		out, err := e.evalUnit(ctx, e.builtin, pi, di, m, now, cc)
@@ -293,6 +296,9 @@ type decisionInput struct {
 	parts []inputPart
 	buf   []byte      // scratch for cache keys
 	found []foundPath // see find
+	// unique: no object in raw has a member twice, so find may stop at the
+	// first member of a name.
+	unique bool
 }
 
 // value is the input policy u evaluates for point pi: the whole input or

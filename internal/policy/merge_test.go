@@ -157,6 +157,27 @@ deny contains "another tenant's rule"
 	}
 }
 
+// TestAdmissionObjectWithAMemberTwice checks that a policy reading a part
+// of the admitted object sees what decoding the object gives: the last of
+// two members of the same name, as the API server would keep.
+func TestAdmissionObjectWithAMemberTwice(t *testing.T) {
+	e := newTestEngine(t)
+	upsert(t, e, policy("acme", "rules", `package klaxon.admission
+deny contains "two" if input.object.spec.levels == 2
+deny contains "one" if input.object.spec.levels == 1
+`))
+	obj := []byte(`{"kind":"EscalationPolicy","spec":{"levels":1,"levels":2}}`)
+	d, _, err := e.AdmissionDeny(context.Background(), AdmissionInput{
+		Input: Input{Tenant: "acme", Now: testNow}, Operation: "CREATE", Kind: "EscalationPolicy", Object: obj,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"two"}; !slices.Equal(d.Deny, want) {
+		t.Errorf("deny = %q, want %q", d.Deny, want)
+	}
+}
+
 // TestActionsGate checks the built-in denial of kubernetes actions and how providers
 // and tenants lift or pin it.
 func TestActionsGate(t *testing.T) {

@@ -20,7 +20,17 @@ import (
 // name, array elements by index) in doc, which must be valid JSON. A member
 // that occurs twice is the last one, as when decoding.
 func rawFind(doc []byte, path ast.Ref) ([]byte, bool) {
-	s := rawScanner{b: doc}
+	return rawScanner{b: doc}.find(path)
+}
+
+// rawFindUnique is rawFind for a document whose objects have no member
+// twice, as encoding/json writes Go values: the first member of a name is
+// the one, and the rest of the object need not be read.
+func rawFindUnique(doc []byte, path ast.Ref) ([]byte, bool) {
+	return rawScanner{b: doc, unique: true}.find(path)
+}
+
+func (s rawScanner) find(path ast.Ref) ([]byte, bool) {
 	s.space()
 	for _, t := range path {
 		switch k := t.Value.(type) {
@@ -53,6 +63,8 @@ func rawFind(doc []byte, path ast.Ref) ([]byte, bool) {
 type rawScanner struct {
 	b []byte
 	i int
+	// unique: no object has a member twice (see rawFindUnique).
+	unique bool
 }
 
 func (s *rawScanner) space() {
@@ -95,6 +107,9 @@ func (s *rawScanner) member(name string) bool {
 		s.i++
 		s.space()
 		if keyEquals(key, name) {
+			if s.unique {
+				return true
+			}
 			found = s.i
 		}
 		if !s.skipValue() {
@@ -237,7 +252,11 @@ func (di *decisionInput) find(p ast.Ref) ([]byte, bool) {
 			return f.text, f.ok
 		}
 	}
-	text, ok := rawFind(di.raw, p[1:])
+	find := rawFind
+	if di.unique {
+		find = rawFindUnique
+	}
+	text, ok := find(di.raw, p[1:])
 	if len(di.found) < 8 {
 		di.found = append(di.found, foundPath{p, text, ok})
 	}

@@ -1,8 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"context"
-
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -36,6 +37,12 @@ func TestRawFind(t *testing.T) {
 			p := ast.MustParseRef(ps)[1:]
 			want, werr := v.Find(p)
 			got, ok := rawFind([]byte(doc), p)
+			if !strings.Contains(doc, `"dup"`) {
+				// Without a member twice, the first is the last.
+				if got2, ok2 := rawFindUnique([]byte(doc), p); ok2 != ok || !bytes.Equal(got2, got) {
+					t.Errorf("%.40s %s: rawFindUnique gives %q, %v; rawFind %q, %v", doc, ps, got2, ok2, got, ok)
+				}
+			}
 			if ok != (werr == nil) {
 				t.Errorf("%.40s %s: found %v, want %v", doc, ps, ok, werr == nil)
 				continue

@@ -22,7 +22,8 @@ import (
 
 // Change is one record to commit.
 type Change struct {
-	// Path of the file in the repository (see PathTemplate).
+	// Path of the file in the repository (see PathTemplate). When it holds another
+	// incident's record, the record goes to a path of its own instead (see Paths).
 	Path string
 	// Content of the file: the rendered record.
 	Content []byte
@@ -38,6 +39,14 @@ type Change struct {
 	// PullRequest, in PullRequest mode, is the title and description of the pull
 	// request opened for the branch; the first line of Message and the rest when nil.
 	PullRequest *PullRequestText
+	// Incident the record belongs to (Prepare sets it). Its UID keeps the record off
+	// another incident's file and pull request branch (see Paths); without one the
+	// record goes to Path and Branch as they are.
+	Incident IncidentRef
+
+	// pathTaken is set when another incident holds Path although the parent commit
+	// does not show it: its record waits on the pull request branch this one avoided.
+	pathTaken bool
 }
 
 // PullRequestText is the title and description of a pull or merge request.
@@ -50,7 +59,8 @@ type PullRequestText struct {
 
 // Result says what became of a Change.
 type Result struct {
-	// Path of the file.
+	// Path of the file: Change.Path, or the path of its own the record got because
+	// another incident's record is at Change.Path (see Change.Paths).
 	Path string
 	// Branch the file was committed to.
 	Branch string
@@ -104,23 +114,29 @@ func newBuilder(s storer.EncodedObjectStorer, author object.Signature, signer *S
 	return b
 }
 
-// apply commits ch on parent (plumbing.ZeroHash for a root commit). It returns the new
-// commit and true, or parent and false when parent already holds the content.
-func (b *builder) apply(parent plumbing.Hash, ch Change) (plumbing.Hash, bool, error) {
+// apply commits ch on parent (plumbing.ZeroHash for a root commit), at the path place
+// chooses, which it returns. It returns the new commit and true, or parent and false
+// when parent already holds the content there.
+func (b *builder) apply(parent plumbing.Hash, ch Change) (plumbing.Hash, string, bool, error) {
+	p, err := b.place(parent, ch)
+	if err != nil {
+		return plumbing.ZeroHash, "", false, err
+	}
+	ch.Path = p
 	root, err := b.rootTree(parent)
 	if err != nil {
-		return plumbing.ZeroHash, false, err
+		return plumbing.ZeroHash, "", false, err
 	}
 	blob := plumbing.ComputeHash(plumbing.BlobObject, ch.Content)
 	newRoot, err := b.setPath(root, strings.Split(ch.Path, "/"), blob, ch.Path)
 	if errors.Is(err, errUnchanged) {
-		return parent, false, nil
+		return parent, p, false, nil
 	}
 	if err != nil {
-		return plumbing.ZeroHash, false, err
+		return plumbing.ZeroHash, "", false, err
 	}
 	if err := b.writeBlob(ch.Content); err != nil {
-		return plumbing.ZeroHash, false, err
+		return plumbing.ZeroHash, "", false, err
 	}
 
 	sig := b.author
@@ -136,19 +152,19 @@ func (b *builder) apply(parent plumbing.Hash, ch Change) (plumbing.Hash, bool, e
 	}
 	if b.signer != nil {
 		if err := b.signer.signCommit(c); err != nil {
-			return plumbing.ZeroHash, false, err
+			return plumbing.ZeroHash, "", false, err
 		}
 	}
 	obj := b.s.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("encode commit: %w", err)
+		return plumbing.ZeroHash, "", false, fmt.Errorf("encode commit: %w", err)
 	}
 	h, err := b.store(obj)
 	if err != nil {
-		return plumbing.ZeroHash, false, err
+		return plumbing.ZeroHash, "", false, err
 	}
 	b.roots[h] = newRoot
-	return h, true, nil
+	return h, p, true, nil
 }
 
 // rootTree returns the root tree of commit h (none for plumbing.ZeroHash). The commit

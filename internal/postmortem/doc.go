@@ -22,5 +22,6 @@
 //     updates (lock file, fsync, rename) and recovery after a crash (refs.go).
 //
 // The controller reads the Secrets and calls OptionsFromSpec, Open, Prepare and
-// Commit, then writes Result.Commit and the path to status.postmortem.
+// Commit, then writes Result.Commit, Result.Path and Result.Branch (which may differ
+// from the Change's: see Change.Paths) to status.postmortem.
 package postmortem

@@ -52,25 +52,34 @@ func Render(rec Record, redactor *Redactor) ([]byte, error) {
 // ParseRecord reads the record back from a rendered file's front matter, for replay.
 // The body is ignored: the front matter is the record.
 func ParseRecord(b []byte) (Record, error) {
-	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
-	if !bytes.HasPrefix(b, []byte(frontMatterDelimiter)) {
-		return Record{}, errors.New("no front matter: the file does not start with ---")
-	}
-	rest := b[len(frontMatterDelimiter):]
-	// The YAML encoder indents every nested line, so a line that is exactly "---" at
-	// column 0 can only be the closing delimiter.
-	end := bytes.Index(rest, []byte("\n"+frontMatterDelimiter))
-	if end < 0 {
-		return Record{}, errors.New("front matter is not closed by ---")
+	fm, err := frontMatter(b)
+	if err != nil {
+		return Record{}, err
 	}
 	var rec Record
-	if err := yaml.Unmarshal(rest[:end+1], &rec); err != nil {
+	if err := yaml.Unmarshal(fm, &rec); err != nil {
 		return Record{}, fmt.Errorf("parse front matter: %w", err)
 	}
 	if rec.Schema != SchemaV1 {
 		return Record{}, fmt.Errorf("%w %q (this version reads %s)", ErrUnsupportedSchema, rec.Schema, SchemaV1)
 	}
 	return rec, nil
+}
+
+// frontMatter returns the YAML between a file's --- delimiters.
+func frontMatter(b []byte) ([]byte, error) {
+	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	if !bytes.HasPrefix(b, []byte(frontMatterDelimiter)) {
+		return nil, errors.New("no front matter: the file does not start with ---")
+	}
+	rest := b[len(frontMatterDelimiter):]
+	// The YAML encoder indents every nested line, so a line that is exactly "---" at
+	// column 0 can only be the closing delimiter.
+	end := bytes.Index(rest, []byte("\n"+frontMatterDelimiter))
+	if end < 0 {
+		return nil, errors.New("front matter is not closed by ---")
+	}
+	return rest[:end+1], nil
 }
 
 // normalize fixes what would otherwise make equal records render differently: time

@@ -207,7 +207,7 @@ func (r *Repository) Prepare(rec Record, redactor *Redactor) (Change, error) {
 	if err != nil {
 		return Change{}, configError("path", err)
 	}
-	ch := Change{Path: p, Content: content, Message: CommitMessage(red)}
+	ch := Change{Path: p, Content: content, Message: CommitMessage(red), Incident: red.Incident}
 	if r.opts.Mode == v1alpha1.CommitPullRequest {
 		ch.Branch = PullRequestBranch(red.Incident.Namespace, red.Incident.Name)
 		ch.PullRequest = &PullRequestText{
@@ -411,7 +411,7 @@ func (r *Repository) process(ctx context.Context, reqs []*request) {
 				logger.Error(err, "merge packs in the cache")
 			}
 		}
-		prURLs, prErrs := r.openPullRequests(ctx, branches, reqs)
+		prURLs, prErrs := r.openPullRequests(ctx, branches, reqs, results)
 		for i, req := range reqs {
 			if errs[i] != nil {
 				req.done <- response{err: errs[i]}
@@ -479,6 +479,46 @@ func (r *Repository) buildBatch(reqs []*request) ([]*branchState, [][]Result, []
 		return s, nil
 	}
 
+	// branch returns the branch ch goes to (see Change.branches): the first that holds
+	// this incident's record, else the first that does not exist or whose owner is
+	// unknown; "" when other incidents hold them all. A branch is looked at as the
+	// batch left it, without joining the batch: one that only was looked at gets no
+	// push and no pull request.
+	branch := func(ch Change) (string, error) {
+		names := ch.branches()
+		if len(names) == 1 {
+			return ch.Branch, nil
+		}
+		free := ""
+		for _, name := range names {
+			var head plumbing.Hash
+			if s, ok := byName[name]; ok {
+				if !s.base.IsZero() || s.head != s.start {
+					head = s.head
+				}
+			} else {
+				var err error
+				if head, err = r.store.head(trackingRef(name)); err != nil {
+					return "", err
+				}
+			}
+			o := ownerUnknown
+			if !head.IsZero() {
+				var err error
+				if o, err = b.branchOwner(head, ch.Incident); err != nil {
+					return "", err
+				}
+			}
+			switch {
+			case o == ownerThis:
+				return name, nil
+			case o == ownerUnknown && free == "":
+				free = name
+			}
+		}
+		return free, nil
+	}
+
 	results := make([][]Result, len(reqs))
 	errs := make([]error, len(reqs))
 	for i, req := range reqs {
@@ -486,19 +526,30 @@ func (r *Repository) buildBatch(reqs []*request) ([]*branchState, [][]Result, []
 		mark := b.mark()
 		res := make([]Result, len(req.changes))
 		for j, ch := range req.changes {
-			s, err := state(ch.Branch)
+			name, err := branch(ch)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if name == "" {
+				errs[i] = configError("commit", fmt.Errorf("%s: branch %q and its alternatives hold the records of other incidents", ch.Path, ch.Branch))
+				break
+			}
+			s, err := state(name)
 			if err != nil {
 				return nil, nil, nil, err
 			}
 			if _, ok := heads[s]; !ok {
 				heads[s] = s.head
 			}
-			next, committed, err := b.apply(s.head, ch)
+			// Off another incident's branch, the record also keeps off that incident's
+			// path: both pull requests would add the same file.
+			ch.pathTaken = name != ch.Branch
+			next, p, committed, err := b.apply(s.head, ch)
 			if err != nil {
 				errs[i] = configError("commit", fmt.Errorf("%s: %w", ch.Path, err))
 				break
 			}
-			res[j] = Result{Path: ch.Path, Branch: ch.Branch, Committed: committed}
+			res[j] = Result{Path: p, Branch: name, Committed: committed}
 			if committed {
 				res[j].Commit = next.String()
 				s.head = next
@@ -519,13 +570,14 @@ func (r *Repository) buildBatch(reqs []*request) ([]*branchState, [][]Result, []
 			continue
 		}
 		for j, ch := range req.changes {
-			s := byName[ch.Branch]
-			if results[i][j].Committed || s.head.IsZero() {
+			res := &results[i][j]
+			s := byName[res.Branch]
+			if res.Committed || s.head.IsZero() {
 				continue
 			}
-			c, err := b.introducedBy(s.head, ch.Path, ch.Content, ch.KnownCommit)
+			c, err := b.introducedBy(s.head, res.Path, ch.Content, ch.KnownCommit)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("find commit of %s: %w", ch.Path, err)
+				return nil, nil, nil, fmt.Errorf("find commit of %s: %w", res.Path, err)
 			}
 			results[i][j].Commit = c.String()
 		}
@@ -542,7 +594,7 @@ func (r *Repository) recordPushed(u refUpdate) error {
 // differs from the base branch. It runs on every batch, pushed or not: if a previous
 // attempt pushed and then failed to reach the forge, committing again opens the request
 // (a forge answers "already exists" to the rest).
-func (r *Repository) openPullRequests(ctx context.Context, branches []*branchState, reqs []*request) (map[string]string, map[string]error) {
+func (r *Repository) openPullRequests(ctx context.Context, branches []*branchState, reqs []*request, results [][]Result) (map[string]string, map[string]error) {
 	urls, errs := map[string]string{}, map[string]error{}
 	if r.opts.Mode != v1alpha1.CommitPullRequest || r.opts.Forge == nil {
 		return urls, errs
@@ -553,7 +605,7 @@ func (r *Repository) openPullRequests(ctx context.Context, branches []*branchSta
 		if b.name == r.opts.Branch || b.head.IsZero() || (b.base.IsZero() && b.head == b.start) {
 			continue
 		}
-		text := pullRequestText(b.name, reqs)
+		text := pullRequestText(b.name, reqs, results)
 		url, err := r.opts.Forge.OpenPullRequest(ctx, PullRequest{Title: text.Title, Body: text.Body, Head: b.name, Base: r.opts.Branch})
 		if err != nil {
 			errs[b.name] = fmt.Errorf("%s: %w", b.name, err)
@@ -565,19 +617,28 @@ func (r *Repository) openPullRequests(ctx context.Context, branches []*branchSta
 }
 
 // pullRequestText is the text of the last change on branch, or its commit message.
-func pullRequestText(branch string, reqs []*request) PullRequestText {
+// results say which branch and path each change went to.
+func pullRequestText(branch string, reqs []*request, results [][]Result) PullRequestText {
 	var text PullRequestText
-	for _, req := range reqs {
-		for _, ch := range req.changes {
-			if ch.Branch != branch {
+	for i, req := range reqs {
+		if results[i] == nil {
+			continue
+		}
+		for j, ch := range req.changes {
+			res := results[i][j]
+			if res.Branch != branch {
 				continue
 			}
 			if ch.PullRequest != nil {
 				text = *ch.PullRequest
+				if res.Path != ch.Path {
+					// Prepare's description names the path it expected.
+					text.Body = strings.ReplaceAll(text.Body, "`"+ch.Path+"`", "`"+res.Path+"`")
+				}
 				continue
 			}
 			subject, body, _ := strings.Cut(strings.TrimSpace(ch.Message), "\n")
-			text = PullRequestText{Title: firstNonEmpty(subject, "Post-mortem "+ch.Path), Body: strings.TrimSpace(body)}
+			text = PullRequestText{Title: firstNonEmpty(subject, "Post-mortem "+res.Path), Body: strings.TrimSpace(body)}
 		}
 	}
 	return text

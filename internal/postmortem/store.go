@@ -233,11 +233,11 @@ func (s *Store) build(base plumbing.Hash, changes []Change, branch string) (plum
 	head := base
 	results := make([]Result, len(changes))
 	for i, ch := range changes {
-		next, committed, err := s.b.apply(head, ch)
+		next, p, committed, err := s.b.apply(head, ch)
 		if err != nil {
 			return plumbing.ZeroHash, nil, fmt.Errorf("commit %s: %w", ch.Path, err)
 		}
-		results[i] = Result{Path: ch.Path, Branch: branch, Committed: committed}
+		results[i] = Result{Path: p, Branch: branch, Committed: committed}
 		if committed {
 			results[i].Commit = next.String()
 			head = next
@@ -249,9 +249,9 @@ func (s *Store) build(base plumbing.Hash, changes []Change, branch string) (plum
 		if results[i].Committed || head.IsZero() {
 			continue
 		}
-		c, err := s.b.introducedBy(head, ch.Path, ch.Content, ch.KnownCommit)
+		c, err := s.b.introducedBy(head, results[i].Path, ch.Content, ch.KnownCommit)
 		if err != nil {
-			return plumbing.ZeroHash, nil, fmt.Errorf("find commit of %s: %w", ch.Path, err)
+			return plumbing.ZeroHash, nil, fmt.Errorf("find commit of %s: %w", results[i].Path, err)
 		}
 		results[i].Commit = c.String()
 	}

@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -16,6 +19,7 @@ import (
 	"github.com/klaxon-ops/klaxon/internal/maintenance"
 	"github.com/klaxon-ops/klaxon/internal/notify"
 	"github.com/klaxon-ops/klaxon/internal/oncall"
+	"github.com/klaxon-ops/klaxon/internal/postmortem"
 	"github.com/klaxon-ops/klaxon/internal/runbook"
 )
 
@@ -88,6 +92,8 @@ func checkObject(obj client.Object) []string {
 		}
 	case *klaxonv1.Runbook:
 		out = append(out, checkRunbook(o.Spec)...)
+	case *klaxonv1.PostmortemRepository:
+		out = append(out, checkPostmortemRepository(o.Spec)...)
 	}
 	return out
 }
@@ -123,6 +129,41 @@ func checkRunbook(spec klaxonv1.RunbookSpec) []string {
 			for _, e := range apivalidation.ValidateAnnotations(k.Annotations, kp.Child("annotations")) {
 				out = append(out, e.Error())
 			}
+		}
+	}
+	return out
+}
+
+// checkPostmortemRepository refuses what the post-mortem code cannot open: a path
+// template or redaction the controller's checks refuse, a branch go-git refuses, a
+// forge that postmortem.NewForge cannot configure. Secrets are the controller's to
+// check: they may be created after the repository.
+func checkPostmortemRepository(spec klaxonv1.PostmortemRepositorySpec) []string {
+	var out []string
+	if _, err := postmortem.ParsePathTemplate(spec.PathTemplate); err != nil {
+		out = append(out, "spec.pathTemplate: "+err.Error())
+	}
+	if _, err := postmortem.NewRedactor(spec.Redaction); err != nil {
+		out = append(out, "spec.redaction: "+err.Error())
+	}
+	if _, err := url.Parse(spec.URL); err != nil {
+		out = append(out, "spec.url: "+err.Error())
+	}
+	branch := spec.Branch
+	if branch == "" {
+		branch = postmortem.DefaultBranch
+	}
+	if err := plumbing.NewBranchReferenceName(branch).Validate(); err != nil {
+		out = append(out, fmt.Sprintf("spec.branch: %q is not a valid branch name", spec.Branch))
+	}
+	if spec.Forge != nil {
+		// The token comes from a Secret; a stand-in lets NewForge check the rest.
+		if _, err := postmortem.NewForge(*spec.Forge, "admission", nil); err != nil {
+			var pe *postmortem.Error
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			out = append(out, "spec.forge: "+err.Error())
 		}
 	}
 	return out

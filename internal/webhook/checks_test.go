@@ -13,8 +13,9 @@ import (
 )
 
 // TestRejectsWhatControllersWouldRefuse creates, through the API server, objects that
-// the schema admits but a controller, intake or a runbook step would only find broken
-// later; admission refuses each with the field, and accepts a working one of each kind.
+// the schema admits but a controller, intake, a runbook step or a commit would only
+// find broken later; admission refuses each with the field, and accepts a working one
+// of each kind.
 func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -47,6 +48,11 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		return &klaxonv1.Runbook{ObjectMeta: meta(name), Spec: klaxonv1.RunbookSpec{ServiceAccountName: "runbooks",
 			Steps: []klaxonv1.RunbookStep{{Name: "act", Stage: klaxonv1.StageContain,
 				Action: &klaxonv1.RunbookAction{Type: klaxonv1.ActionKubernetes, Kubernetes: &k}}}}}
+	}
+	repo := func(name string, edit func(*klaxonv1.PostmortemRepositorySpec)) *klaxonv1.PostmortemRepository {
+		pmr := &klaxonv1.PostmortemRepository{ObjectMeta: meta(name), Spec: klaxonv1.PostmortemRepositorySpec{URL: "file:///srv/postmortems.git"}}
+		edit(&pmr.Spec)
+		return pmr
 	}
 	replicas := int32(0)
 
@@ -90,6 +96,34 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		{"runbook: good message", notifyStep("good-message", "We are looking into {{ .Incident.Title | lower }}."), ""},
 		{"runbook: good patch", kubeStep("good-patch", klaxonv1.KubernetesAction{Operation: klaxonv1.OperationPatch,
 			APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Patch: `{"spec": {"paused": true}}`}), ""},
+
+		// PostmortemRepository: what the post-mortem code could not open.
+		{"repository: path template that does not parse", repo("bad-path", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.PathTemplate = "postmortems/{{ .Year }/{{ .Name }}.md"
+		}), "spec.pathTemplate: path template:"},
+		{"repository: range in the path template", repo("range", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.PathTemplate = "{{ range 1000000000 }}x{{ end }}.md"
+		}), "spec.pathTemplate:"},
+		{"repository: redaction pattern that does not compile", repo("bad-pattern", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.Redaction.Patterns = []string{"ACME-(\\d+"}
+		}), `spec.redaction: redaction pattern "ACME-(\\d+"`},
+		{"repository: redaction pattern matching nothing", repo("empty-pattern", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.Redaction.Patterns = []string{"x*"}
+		}), "matches the empty string"},
+		{"repository: branch git refuses", repo("bad-branch", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.Branch = "records..2026"
+		}), `spec.branch: "records..2026" is not a valid branch name`},
+		{"repository: GitHub project that is not owner/repo", repo("bad-forge", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.Mode = klaxonv1.CommitPullRequest
+			s.Forge = &klaxonv1.Forge{Type: klaxonv1.ForgeGitHub, APIURL: "https://api.github.com", Project: "postmortems",
+				SecretRef: klaxonv1.SecretReference{Name: "forge"}}
+		}), `spec.forge: GitHub project "postmortems" is not owner/repo`},
+		{"repository: good", repo("good", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.Branch, s.Mode = "records", klaxonv1.CommitPullRequest
+			s.Redaction.Patterns = []string{`ACME-[0-9]+`}
+			s.Forge = &klaxonv1.Forge{Type: klaxonv1.ForgeGitHub, APIURL: "https://api.github.com", Project: "acme/postmortems",
+				SecretRef: klaxonv1.SecretReference{Name: "forge"}}
+		}), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

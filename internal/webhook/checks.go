@@ -94,6 +94,10 @@ func checkObject(obj client.Object) []string {
 		out = append(out, checkRunbook(o.Spec)...)
 	case *klaxonv1.PostmortemRepository:
 		out = append(out, checkPostmortemRepository(o.Spec)...)
+	case *klaxonv1.NotificationChannel:
+		if err := checkChannel(o.Spec); err != nil {
+			out = append(out, err.Error())
+		}
 	}
 	return out
 }
@@ -167,6 +171,22 @@ func checkPostmortemRepository(spec klaxonv1.PostmortemRepositorySpec) []string 
 		}
 	}
 	return out
+}
+
+// checkChannel builds the channel's notifier as dispatch does before its first
+// delivery, with a stand-in for each Secret key its type needs: what fails then is
+// the spec (an e-mail sender that is no address, a URL that is not http(s)). Whether
+// the real Secret holds its keys is the controller's to check; it may come later.
+func checkChannel(spec klaxonv1.NotificationChannelSpec) error {
+	standIn := map[string][]byte{}
+	for _, k := range notify.RequiredSecretKeys(spec) {
+		standIn[k] = []byte("admission")
+		if k == klaxonv1.SecretKeyURL {
+			standIn[k] = []byte("https://admission.invalid/")
+		}
+	}
+	_, err := notify.New(spec, standIn, notify.Options{})
+	return err
 }
 
 // checkTimeZone accepts an empty zone (UTC) or an IANA name.

@@ -13,9 +13,9 @@ import (
 )
 
 // TestRejectsWhatControllersWouldRefuse creates, through the API server, objects that
-// the schema admits but a controller, intake, a runbook step or a commit would only
-// find broken later; admission refuses each with the field, and accepts a working one
-// of each kind.
+// the schema admits but a controller, intake, a runbook step, a commit or a delivery
+// would only find broken later; admission refuses each with the field, and accepts a
+// working one of each kind.
 func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -53,6 +53,9 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		pmr := &klaxonv1.PostmortemRepository{ObjectMeta: meta(name), Spec: klaxonv1.PostmortemRepositorySpec{URL: "file:///srv/postmortems.git"}}
 		edit(&pmr.Spec)
 		return pmr
+	}
+	channel := func(name string, spec klaxonv1.NotificationChannelSpec) *klaxonv1.NotificationChannel {
+		return &klaxonv1.NotificationChannel{ObjectMeta: meta(name), Spec: spec}
 	}
 	replicas := int32(0)
 
@@ -124,6 +127,24 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 			s.Forge = &klaxonv1.Forge{Type: klaxonv1.ForgeGitHub, APIURL: "https://api.github.com", Project: "acme/postmortems",
 				SecretRef: klaxonv1.SecretReference{Name: "forge"}}
 		}), ""},
+
+		// NotificationChannel: what would fail at the first page.
+		{"channel: sender that is no address", channel("bad-from", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelEmail,
+			Email: &klaxonv1.EmailChannel{Host: "smtp.example.com", From: "klaxon at example"}}),
+			"spec.email.from is not an e-mail address"},
+		{"channel: PagerDuty URL that is not http(s)", channel("bad-pd", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelPagerDuty,
+			SecretRef: &klaxonv1.SecretReference{Name: "pd"}, PagerDuty: &klaxonv1.PagerDutyChannel{URL: "events.pagerduty.com"}}),
+			"spec.pagerduty.url is not an http(s) URL"},
+		{"channel: webhook URL without a host", channel("no-host", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelWebhook,
+			Webhook: &klaxonv1.WebhookChannel{URL: "https://"}}),
+			"spec.webhook.url is not an http(s) URL"},
+		{"channel: Slack API URL that is not http(s)", channel("bad-slack", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelSlack,
+			SecretRef: &klaxonv1.SecretReference{Name: "slack"}, Slack: &klaxonv1.SlackChannel{Mode: klaxonv1.SlackAPI, APIURL: "slack.internal/api"}}),
+			"spec.slack.apiURL is not an http(s) URL"},
+		{"channel: good e-mail", channel("good-mail", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelEmail,
+			SecretRef: &klaxonv1.SecretReference{Name: "smtp"}, Email: &klaxonv1.EmailChannel{Host: "smtp.example.com", From: "Klaxon <klaxon@example.com>"}}), ""},
+		{"channel: good Slack", channel("good-slack", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelSlack,
+			SecretRef: &klaxonv1.SecretReference{Name: "slack"}}), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -330,17 +330,26 @@ func short(v ast.Value) string {
 
 // stringsOf returns the strings of a set (or array) in sorted order.
 func stringsOf(v ast.Value) []string {
-	var out []string
-	add := func(t *ast.Term) {
-		if s, ok := t.Value.(ast.String); ok {
-			out = append(out, string(s))
-		}
-	}
+	var terms []*ast.Term
 	switch x := v.(type) {
 	case ast.Set:
-		x.Foreach(add)
+		terms = x.Slice()
 	case *ast.Array:
-		x.Foreach(add)
+		terms = make([]*ast.Term, x.Len())
+		for i := range terms {
+			terms[i] = x.Elem(i)
+		}
+	default:
+		return nil
+	}
+	var out []string
+	for _, t := range terms {
+		if s, ok := t.Value.(ast.String); ok {
+			if out == nil {
+				out = make([]string, 0, len(terms))
+			}
+			out = append(out, string(s))
+		}
 	}
 	slices.Sort(out)
 	return out

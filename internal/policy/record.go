@@ -111,12 +111,28 @@ func isOneLine(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
-			return false // unicode.IsSpace may hold for a non-ASCII rune
-		case c == ' ' && s[i+1] == ' ':
+		switch notPlain[s[i]] {
+		case 1:
 			return false
+		case 2: // a space, which must not be followed by another
+			if s[i+1] == ' ' {
+				return false
+			}
 		}
 	}
 	return true
 }
+
+// notPlain is 1 for the bytes a one-line summary cannot hold (ASCII space
+// characters other than ' ', and every non-ASCII byte, since
+// unicode.IsSpace may hold for the rune it starts), 2 for ' ', else 0.
+var notPlain = func() (t [256]byte) {
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = 1
+	}
+	for _, c := range "\t\n\v\f\r" {
+		t[c] = 1
+	}
+	t[' '] = 2
+	return t
+}()

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
+	"github.com/klaxon-ops/klaxon/internal/localcluster"
 )
 
 // TestRejectsWhatControllersWouldRefuse creates, through the API server, objects that
@@ -158,5 +159,19 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestSamplesPassAdmission applies config/samples, as `make run` does, through the
+// webhook: the checks must not refuse the examples people start from.
+func TestSamplesPassAdmission(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	applied, err := localcluster.Apply(ctx, cfg, "../../config/samples")
+	if err != nil {
+		t.Fatalf("applying the samples: %v", err)
+	}
+	if len(applied) == 0 {
+		t.Fatal("no samples applied")
 	}
 }

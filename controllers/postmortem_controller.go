@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -468,7 +469,7 @@ func (r *PostmortemReconciler) prepare(ctx context.Context, inc *klaxonv1.Incide
 	if err != nil {
 		return postmortem.Change{}, err
 	}
-	if pm := inc.Status.Postmortem; pm != nil && pm.Path == change.Path {
+	if pm := inc.Status.Postmortem; pm != nil && slices.Contains(change.Paths(), pm.Path) {
 		change.KnownCommit = pm.Commit
 	}
 	return change, nil

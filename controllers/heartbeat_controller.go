@@ -51,15 +51,16 @@ func (r *HeartbeatReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 
 	// Timing does not wait for readiness: a heartbeat nobody can ping (its Secret is
 	// missing) is as down as one whose pinger died, and its incident says so.
-	var err error
-	if hb.Spec.Interval.Duration <= 0 {
-		err = specProblem(fmt.Errorf("spec.interval must be positive, got %s", hb.Spec.Interval.Duration))
+	specErr := intake.CheckHeartbeat(hb.Spec)
+	err := specErr
+	if err != nil {
+		err = specProblem(err)
 	} else {
 		err = checkEndpoint(ctx, r.APIReader, r.Refs, &hb, hb.Spec.Auth, hb.Spec.EscalationPolicyRef)
 	}
 	result, retErr := applyReadiness(&hb, err)
 	hb.Status.ObservedGeneration = hb.Generation
-	if hb.Spec.Interval.Duration <= 0 {
+	if specErr != nil {
 		return r.finish(ctx, &hb, orig, result, retErr)
 	}
 

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,6 +121,15 @@ func HeartbeatIncident(hb *klaxonv1.Heartbeat, deadline time.Time, state klaxonv
 			},
 		},
 	}
+}
+
+// CheckHeartbeat reports what in a Heartbeat's spec its schema admits but timing
+// cannot work with (a duration pattern admits 0s), naming the field.
+func CheckHeartbeat(spec klaxonv1.HeartbeatSpec) error {
+	if d := spec.Interval.Duration; d <= 0 {
+		return fmt.Errorf("spec.interval: must be positive, got %s", d)
+	}
+	return nil
 }
 
 // HeartbeatDeadline is when a heartbeat whose last ping (or creation) was at base

@@ -81,10 +81,8 @@ func checkObject(obj client.Object) []string {
 			out = append(out, "spec."+strings.TrimPrefix(err.Error(), intake.ErrInvalidSpec.Error()+": "))
 		}
 	case *klaxonv1.Heartbeat:
-		// The duration pattern admits 0s. The same rule as the Heartbeat controller's,
-		// which keeps it inline: there is no function to share yet.
-		if d := o.Spec.Interval.Duration; d <= 0 {
-			out = append(out, fmt.Sprintf("spec.interval: must be positive, got %s", d))
+		if err := intake.CheckHeartbeat(o.Spec); err != nil {
+			out = append(out, err.Error())
 		}
 	case *klaxonv1.MaintenanceWindow:
 		if _, err := maintenance.Compile(o.Spec); err != nil {

@@ -370,6 +370,18 @@ func TestRunbookClaimsBeforeActing(t *testing.T) {
 	for _, r := range got.Status.RunbookSteps {
 		g.Expect(r.State).To(Equal(klaxonv1.StepSucceeded), r.Step)
 	}
+	// The claims that lost left no actions decision behind: every one stored is one
+	// status refers to.
+	referred := map[string]bool{}
+	for _, d := range got.Status.Decisions {
+		referred[d.ID] = true
+	}
+	var decisions klaxonv1.IncidentDecisionList
+	g.Expect(directClient.List(ctx, &decisions, client.InNamespace(ns))).To(Succeed())
+	g.Expect(decisions.Items).NotTo(BeEmpty())
+	for _, d := range decisions.Items {
+		g.Expect(referred).To(HaveKey(d.Spec.ID), "decision %s is referred to by no status", d.Name)
+	}
 }
 
 // TestRunbookReadiness: a Runbook reports the ServiceAccount and stakeholder group it

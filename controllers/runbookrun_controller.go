@@ -93,17 +93,15 @@ func (r *RunbookRunReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}
 
 	verdicts := make([]runbook.Verdict, len(plan.Due))
+	var decisions []incident.Decision
 	for i, s := range plan.Due {
 		v, dec, err := r.Gate.Ask(ctx, &inc, s, now)
 		if err != nil {
 			r.keepUnrecorded(inc.UID, late)
 			return reconcile.Result{}, err
 		}
-		if err := r.lifecycle().storeDecision(ctx, &inc, dec); err != nil {
-			r.keepUnrecorded(inc.UID, late)
-			return reconcile.Result{}, err
-		}
 		incident.AppendDecision(&inc.Status, dec)
+		decisions = append(decisions, dec)
 		verdicts[i] = v
 	}
 	claimed := runbook.ClaimSteps(&inc, plan, verdicts, now)
@@ -112,8 +110,10 @@ func (r *RunbookRunReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return reconcile.Result{}, err
 	}
 	// The claim: with the resourceVersion read, so that of two writers only one
-	// claims a step; the loser sees the claim on its next read and runs nothing.
-	if err := patchStatus(ctx, r.Client, &inc, orig, true); err != nil {
+	// claims a step; the loser sees the claim on its next read and runs nothing. Its
+	// actions decisions are stored with it as the incident controller stores its own:
+	// none is left behind by a claim that loses.
+	if _, err := r.lifecycle().commit(ctx, &inc, orig, decisions, false); err != nil {
 		r.keepUnrecorded(inc.UID, late)
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: time.Millisecond}, nil
@@ -207,9 +207,10 @@ func (r *RunbookRunReconciler) attached(ctx context.Context, inc *klaxonv1.Incid
 }
 
 // lifecycle lends the incident controller's helpers that write next to status: the
-// IncidentDecision objects and the timeline archive. They use nothing but the client.
+// IncidentDecision objects and the timeline archive. They use the client and the
+// recorder only.
 func (r *RunbookRunReconciler) lifecycle() *IncidentReconciler {
-	return &IncidentReconciler{Client: r.Client}
+	return &IncidentReconciler{Client: r.Client, Recorder: r.Recorder}
 }
 
 func (r *RunbookRunReconciler) takeUnrecorded(uid types.UID) outcomes {

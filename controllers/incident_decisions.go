@@ -20,20 +20,6 @@ import (
 // server refused.
 const pendingRetry = 5 * time.Second
 
-// storeDecision creates the IncidentDecision that keeps a decision's record.
-func (r *IncidentReconciler) storeDecision(ctx context.Context, inc *klaxonv1.Incident, d incident.Decision) error {
-	spec, err := incident.DecisionSpec(inc, d)
-	if err != nil {
-		return err
-	}
-	obj, err := r.decisionObject(inc, spec)
-	if err != nil {
-		return err
-	}
-	_, err = r.createDecision(ctx, obj)
-	return err
-}
-
 // decisionObject is the IncidentDecision, owned by inc, that keeps spec.
 func (r *IncidentReconciler) decisionObject(inc *klaxonv1.Incident, spec klaxonv1.IncidentDecisionSpec) (*klaxonv1.IncidentDecision, error) {
 	obj := incident.DecisionObject(inc, spec)

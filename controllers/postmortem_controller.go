@@ -343,7 +343,9 @@ func (r *PostmortemReconciler) recordCommitted(ctx context.Context, inc *klaxonv
 				}
 			}
 		}
-		err := patchStatus(ctx, r.Client, inc, orig, true)
+		// The notice's decisions are stored with the status that refers to them, and
+		// deleted again when it loses to another writer.
+		_, err := r.lifecycle().commit(ctx, inc, orig, work.Decisions, false)
 		if apierrors.IsConflict(err) {
 			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(inc), inc); gerr != nil {
 				return gerr
@@ -368,22 +370,24 @@ func (r *PostmortemReconciler) recordCommitted(ctx context.Context, inc *klaxonv
 	return work, false, nil
 }
 
+// lifecycle lends the incident controller's helpers that write next to status.
+func (r *PostmortemReconciler) lifecycle() *IncidentReconciler {
+	return &IncidentReconciler{Client: r.Client, Recorder: r.Recorder}
+}
+
 // claimNotice plans the PostmortemPublished notice for the stakeholder groups that
-// hear it and claims its deliveries in inc's status, to be written with the commit.
+// hear it and claims its deliveries in inc's status, to be written, with the
+// decisions taken for it, by the caller.
 func (r *PostmortemReconciler) claimNotice(ctx context.Context, inc *klaxonv1.Incident) (dispatch.Work, error) {
 	now := r.Now()
 	work, err := r.Dispatcher.Plan(ctx, inc, []dispatch.Notice{{Event: klaxonv1.EventPostmortemPublished, Actor: "klaxon"}}, now)
 	if err != nil {
 		return dispatch.Work{}, fmt.Errorf("planning the PostmortemPublished notice: %w", err)
 	}
-	helper := &IncidentReconciler{Client: r.Client}
 	for _, d := range work.Decisions {
-		if err := helper.storeDecision(ctx, inc, d); err != nil {
-			return dispatch.Work{}, err
-		}
 		incident.AppendDecision(&inc.Status, d)
 	}
-	if err := helper.archiveTimeline(ctx, inc); err != nil {
+	if err := r.lifecycle().archiveTimeline(ctx, inc); err != nil {
 		return dispatch.Work{}, err
 	}
 	return work, nil

@@ -46,22 +46,27 @@ import (
 //	synthetic/cached     24-28     108-151   25,848-32,687   4,452   49
 //	layered/cached       28-31     154-184   24,123-26,108   5,890   81
 //
-// By CPU time, synthetic/uncached p50 119-132 µs, p99 457-500 µs,
-// 5,870-6,748 decisions per CPU-second. Before this round (38afe61) it
-// allocated 18,851 B and 311 objects per decision and ran 458k instructions
-// (valgrind, GC off: the difference between 1,000 and 200 decisions) where
-// it now runs 377k (defaults/uncached 236k, now 203k); run alternately with
-// it at 11:39 (load 1.7), it gave p50 144-159 µs, p99 425-589 µs and
-// 4,786-6,117 decisions/s, and this code 122-149 µs, 446-485 µs and
-// 5,222-6,104 decisions/s. Against issue 3's targets (p50 <= 150 µs, p99 <= 500 µs, >= 5,000
-// decisions/s on one core): the built-in library meets them with room; with
-// the 100-rule fixture p50 and throughput are met, p99 is at the edge (524
-// µs in one run of three; at load average 5.6-7.2, at 11:36, the wall clock
-// p99 was 0.48-6.2 ms and the CPU p99 427-593 µs). What is left of the tail
-// is the garbage collector: four or five collections per 2,000 decisions,
-// each marking for 15-30 ms of the one core, and the decisions that wait for
-// its worker take milliseconds (the slowest 0.5% take 1.2-2.4 ms); fewer
-// bytes per decision mean fewer collections.
+// By CPU time, synthetic/uncached p50 119-132 µs, p99 457-500 µs, 5,870-6,748
+// decisions per CPU-second. Three more runs at 11:45 (load 1.0-1.1) gave
+// synthetic/uncached p50 108-147 µs, p99 409-476 µs and 5,203-7,114
+// decisions/s; layered/uncached 98-156 µs, 355-480 µs and 5,019-7,485/s.
+// Before this round (38afe61) it allocated 18,851 B and 311 objects per
+// decision and ran 458k instructions (valgrind, GC off: the difference
+// between 1,000 and 200 decisions) where it now runs 377k (defaults/uncached
+// 236k, now 203k); run alternately with it at 11:39 (load 1.7) and 11:45
+// (load 1.0), six runs each, it gave synthetic/uncached p50 142-168 µs, p99
+// 425-598 µs and 4,786-6,117 decisions/s, and this code 122-149 µs, 446-599
+// µs and 4,931-6,104 decisions/s. Against issue 3's targets (p50 <= 150 µs,
+// p99 <= 500 µs, >= 5,000 decisions/s on one core): the built-in library
+// meets them with room; with the 100-rule fixture they are met in most runs
+// at a quiet moment but not reliably: p99 is at the edge (above 500 µs in 2
+// of the 12 runs above, throughput below 5,000/s in 1), p50 within 150 µs in
+// all 12; at load average 5.6-7.2, at 11:36, the wall clock p99 was 0.48-6.2
+// ms and the CPU p99 427-593 µs. What is left of the tail is the garbage
+// collector: four or five collections per 2,000 decisions, each marking for
+// 15-30 ms of the one core, and the decisions that wait for its worker take
+// milliseconds (the slowest 0.5% take 1.2-2.4 ms); fewer bytes per decision
+// mean fewer collections.
 
 const benchPoolSize = 1000
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 	"sync"
@@ -53,7 +54,30 @@ func builtinKeywords(_ topdown.BuiltinContext, operands []*ast.Term, iter func(*
 	sc.reset(len(m.entries))
 	sc.walk(m, operands[1].Value)
 	if sc.nfound == 0 {
-		return iter(ast.NewTerm(ast.NewObject()))
+		return iter(ast.InternedEmptyObject)
+	}
+	return iter(m.result(sc))
+}
+
+// result is the object of the entries sc found. The same few sets of
+// entries are found over and over (a table's keywords combine in only so
+// many ways in real text), and the object is a value no evaluation changes,
+// as a table from data is: the matcher keeps the objects it built, by the
+// set of entries, up to maxResults of them, and builds the others anew each
+// time.
+func (m *matcher) result(sc *scan) *ast.Term {
+	key := sc.key[:0]
+	for i, hit := range sc.hit {
+		if hit {
+			key = binary.AppendUvarint(key, uint64(i))
+		}
+	}
+	sc.key = key
+	m.mu.RLock()
+	t, ok := m.results[string(key)] // no allocation
+	m.mu.RUnlock()
+	if ok {
+		return t
 	}
 	found := make([][2]*ast.Term, 0, sc.nfound)
 	for i, hit := range sc.hit {
@@ -61,8 +85,21 @@ func builtinKeywords(_ topdown.BuiltinContext, operands []*ast.Term, iter func(*
 			found = append(found, [2]*ast.Term{m.entries[i].key, m.entries[i].value})
 		}
 	}
-	return iter(ast.NewTerm(ast.NewObject(found...)))
+	t = ast.NewTerm(ast.NewObject(found...))
+	m.mu.Lock()
+	if len(m.results) < maxResults {
+		if prev, ok := m.results[string(key)]; ok {
+			t = prev
+		} else {
+			m.results[string(key)] = t
+		}
+	}
+	m.mu.Unlock()
+	return t
 }
+
+// maxResults bounds the result objects one matcher keeps.
+const maxResults = 1024
 
 // Scanning text for a table's keywords looks each word of the text up once,
 // by its first word, in an index of the table built the first time the table
@@ -80,6 +117,10 @@ type matcher struct {
 	// and is n bytes long: most words of a text start no keyword, and this
 	// says so without hashing them.
 	maybe [256]uint64
+	// results are the objects of the entries found, by the set of entries
+	// (see result).
+	mu      sync.RWMutex
+	results map[string]*ast.Term
 }
 
 type matcherEntry struct {
@@ -88,7 +129,7 @@ type matcherEntry struct {
 }
 
 func newMatcher(table ast.Object) *matcher {
-	m := &matcher{table: table, first: map[string][]int{}}
+	m := &matcher{table: table, first: map[string][]int{}, results: map[string]*ast.Term{}}
 	table.Foreach(func(k, v *ast.Term) {
 		s, ok := k.Value.(ast.String)
 		if !ok {
@@ -147,6 +188,7 @@ type scan struct {
 	starts []int  // where each word starts in buf
 	hit    []bool // hit[i]: entries[i] occurs
 	nfound int
+	key    []byte // the entries found, see matcher.result
 }
 
 var scanPool = sync.Pool{New: func() any { return &scan{buf: make([]byte, 0, 512), starts: make([]int, 0, 64)} }}

@@ -554,6 +554,18 @@ func (m *machine) term(v ast.Value) *ast.Term {
 	return t
 }
 
+// emptySet and emptyObject are what MakeSet and MakeObject put in the new
+// term: a tenth of the sets a plan makes stay empty (a partial set none of
+// whose rules holds), and an empty value costs no allocation of its own.
+// The first SetAdd or ObjectInsert into the term gives it a set or object
+// of its own; nothing ever changes these two. The planner builds a set or
+// object completely before anything reads it, so no other term can hold
+// the empty value of one that later grows.
+var (
+	emptySet    = ast.NewSet()
+	emptyObject = ast.NewObject()
+)
+
 // retSignal is a block's result when a function returned: it unwinds every
 // enclosing block.
 const retSignal = 1 << 30
@@ -696,9 +708,9 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			}
 			locals[s.target] = m.term(ast.NewArray(elems...))
 		case opMakeObject:
-			locals[s.target] = m.term(ast.NewObject())
+			locals[s.target] = m.term(emptyObject)
 		case opMakeSet:
-			locals[s.target] = m.term(ast.NewSet())
+			locals[s.target] = m.term(emptySet)
 		case opEqual, opNotEqual:
 			a, b := m.read(s.a, locals), m.read(s.b, locals)
 			if a == nil || b == nil {
@@ -745,12 +757,20 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 					return 0, errConflict
 				}
 			}
+			if o == emptyObject {
+				o = ast.NewObject()
+				obj.Value = o
+			}
 			o.Insert(k, v)
 		case opSetAdd:
 			set, v := locals[s.target], m.read(s.a, locals)
 			st, ok := set.Value.(ast.Set)
 			if !ok || v == nil {
 				return 0, fmt.Errorf("%w: add to %T", ErrUnsupported, set.Value)
+			}
+			if st == emptySet {
+				st = ast.NewSet()
+				set.Value = st
 			}
 			st.Add(v)
 		case opResultSetAdd:

@@ -237,3 +237,52 @@ members contains [input.y, x]
 		}
 	}
 }
+
+// TestEmptyCompositesGrowApart checks that the sets and objects a plan makes
+// start as the shared empty values and get values of their own when they
+// grow: evaluations that leave them empty and ones that fill them, in turns
+// on the same pooled machine, each see their own, and the shared values stay
+// empty.
+func TestEmptyCompositesGrowApart(t *testing.T) {
+	p := mustCompile(t, `package t
+evens contains x if {
+	some x in input.xs
+	x % 2 == 0
+}
+big := {k: v | some k, v in input.m; v > 1}
+all := {"evens": evens, "big": big, "keys": {k | some k, _ in input.m}, "none": {x | some x in input.xs; x > 100}}
+`, "t/evens", "t/big", "t/all")
+	cases := []struct{ input, evens, big, all string }{
+		{`{"xs": [1, 3], "m": {}}`, `set()`, `{}`, `{"evens": set(), "big": {}, "keys": set(), "none": set()}`},
+		{`{"xs": [2, 4, 5], "m": {"a": 2, "b": 1}}`, `{2, 4}`, `{"a": 2}`, `{"evens": {2, 4}, "big": {"a": 2}, "keys": {"a", "b"}, "none": set()}`},
+		{`{"xs": [], "m": {"c": 0}}`, `set()`, `{}`, `{"evens": set(), "big": {}, "keys": {"c"}, "none": set()}`},
+		{`{"xs": [6], "m": {"d": 3}}`, `{6}`, `{"d": 3}`, `{"evens": {6}, "big": {"d": 3}, "keys": {"d"}, "none": set()}`},
+	}
+	var kept [][]*ast.Term
+	for range 2 {
+		for _, c := range cases {
+			out, err := eval(t, p, c.input, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", c.input, err)
+			}
+			for i, want := range []string{c.evens, c.big, c.all} {
+				if out[i] == nil || ast.Compare(out[i].Value, ast.MustParseTerm(want).Value) != 0 {
+					t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
+				}
+			}
+			kept = append(kept, out)
+		}
+	}
+	// What earlier evaluations returned is still what they returned.
+	for j, out := range kept {
+		c := cases[j%len(cases)]
+		for i, want := range []string{c.evens, c.big, c.all} {
+			if ast.Compare(out[i].Value, ast.MustParseTerm(want).Value) != 0 {
+				t.Errorf("%s, kept: output %d = %v, want %s", c.input, i, out[i], want)
+			}
+		}
+	}
+	if emptySet.Len() != 0 || emptyObject.Len() != 0 {
+		t.Errorf("the shared empty values changed: %v %v", emptySet, emptyObject)
+	}
+}

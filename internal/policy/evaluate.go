@@ -94,7 +94,9 @@ func (m *merged) enforcedNames() []string {
 
 // layerOutput is one policy's validated contribution.
 type layerOutput struct {
-	values   []ast.Value
+	// values[fi] is field fi's value, nil when the policy leaves it
+	// undefined; an array, so that the output needs no allocation.
+	values   [maxFields]ast.Value
 	enforced ast.Value
 }
 
@@ -102,7 +104,7 @@ type layerOutput struct {
 // mergeKeys fields take its entries, union fields add to theirs. A tenant
 // cannot change a field the provider enforces; only the provider enforces.
 func (m *merged) apply(out layerOutput, l layer, key string) {
-	for fi, v := range out.values {
+	for fi, v := range out.values[:len(m.values)] {
 		if v == nil || (l == layerTenant && m.enforced[fi]) {
 			continue
 		}
@@ -456,7 +458,7 @@ func (e *Engine) evalQuery(ctx context.Context, u *unit, pi int, input ast.Value
 			enforced = t
 		}
 	}
-	out := layerOutput{values: make([]ast.Value, len(pointFields[pi]))}
+	var out layerOutput
 	for fi, f := range pointFields[pi] {
 		if byField[fi] == nil {
 			continue

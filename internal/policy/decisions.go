@@ -52,7 +52,15 @@ func triageFrom(m *merged) TriageDecision {
 func (d TriageDecision) summary() string {
 	// One builder, one allocation: every triage decision records this.
 	var b strings.Builder
-	b.Grow(64 + len(d.Service) + len(d.EscalationPolicy) + joinedLen(d.StakeholderGroups) + joinedLen(d.Runbooks) + joinedLen(d.Enforced))
+	n := len("severity=") + len(orDash(string(d.Severity))) + len(" category=") + len(orDash(d.Category)) +
+		listLen(" groups=", d.StakeholderGroups) + listLen(" runbooks=", d.Runbooks) + listLen(" enforced=", d.Enforced)
+	if d.Service != "" {
+		n += len(" service=") + len(d.Service)
+	}
+	if d.EscalationPolicy != "" {
+		n += len(" escalationPolicy=") + len(d.EscalationPolicy)
+	}
+	b.Grow(n)
 	b.WriteString("severity=")
 	b.WriteString(orDash(string(d.Severity)))
 	b.WriteString(" category=")
@@ -73,11 +81,22 @@ func (d TriageDecision) summary() string {
 
 // joinedLen is the length of strings.Join(xs, ",").
 func joinedLen(xs []string) int {
-	n := len(xs)
+	if len(xs) == 0 {
+		return 0
+	}
+	n := len(xs) - 1
 	for _, x := range xs {
 		n += len(x)
 	}
 	return n
+}
+
+// listLen is how many bytes writeList writes.
+func listLen(label string, xs []string) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	return len(label) + joinedLen(xs)
 }
 
 // writeList writes label and xs joined by commas, nothing when xs is empty.

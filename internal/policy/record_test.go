@@ -44,5 +44,9 @@ func TestTriageSummary(t *testing.T) {
 		if got := c.d.summary(); got != c.want {
 			t.Errorf("summary = %q, want %q", got, c.want)
 		}
+		// The text is written into one allocation of its exact size.
+		if n := testing.AllocsPerRun(10, func() { _ = c.d.summary() }); n != 1 {
+			t.Errorf("summary %q: %v allocations, want 1", c.want, n)
+		}
 	}
 }

@@ -135,7 +135,7 @@ func newMatcher(table ast.Object) *matcher {
 		if !ok {
 			return
 		}
-		words := strings.Fields(string(appendWords(nil, string(s))))
+		words := strings.Fields(string(wordsOf(string(s))))
 		if len(words) == 0 {
 			return // no words: it can never occur
 		}
@@ -239,8 +239,9 @@ func (sc *scan) scanString(m *matcher, s string) {
 
 func lenBit(n int) uint64 { return 1 << min(n, 63) }
 
-// words writes s's words to sc.buf as appendWords does, " w1 w2 ... wn ",
-// and where each starts to sc.starts, in one pass. ASCII text, which fits
+// words writes s's words (runs of letters and digits), lower-cased, to sc.buf
+// as " w1 w2 ... wn " (" " when there are none), and where each starts to
+// sc.starts, in one pass. ASCII text, which fits
 // in len(s)+2 bytes, is written by index; from the first other byte on,
 // by appending, since a rune's lower case may be longer.
 func (sc *scan) words(s string) {
@@ -316,34 +317,12 @@ func (sc *scan) phraseAt(words []string, wi int) bool {
 	return true
 }
 
-// appendWords appends s's words (runs of letters and digits), lower-cased,
-// as " w1 w2 ... wn "; a string without words appends " ".
-func appendWords(b []byte, s string) []byte {
-	b = append(b, ' ')
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			// ASCII, byte by byte through a table.
-			if l := asciiWord[c]; l != 0 {
-				b = append(b, l)
-			} else if b[len(b)-1] != ' ' {
-				b = append(b, ' ')
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		i += n
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			b = utf8.AppendRune(b, unicode.ToLower(r))
-		case b[len(b)-1] != ' ':
-			b = append(b, ' ')
-		}
-	}
-	if b[len(b)-1] != ' ' {
-		b = append(b, ' ')
-	}
-	return b
+// wordsOf is s's words (runs of letters and digits), lower-cased, as
+// " w1 w2 ... wn "; a string without words is " ".
+func wordsOf(s string) []byte {
+	var sc scan
+	sc.words(s)
+	return sc.buf
 }
 
 // asciiWord maps an ASCII letter or digit to itself lower-cased, anything

@@ -2,12 +2,10 @@ package webhook
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 	"github.com/klaxon-ops/klaxon/internal/localcluster"
@@ -60,11 +58,7 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 	}
 	replicas := int32(0)
 
-	tests := []struct {
-		name    string
-		obj     client.Object
-		wantErr string
-	}{
+	tests := []admissionCase{
 		// AlertSource: the mapping compiles as intake compiles it.
 		{"alert source: JSONPath that does not parse", generic("bad-path", klaxonv1.AlertMapping{Title: "{.alert.title"}),
 			`spec.mapping.title: invalid JSONPath "{.alert.title"`},
@@ -147,19 +141,7 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		{"channel: good Slack", channel("good-slack", klaxonv1.NotificationChannelSpec{Type: klaxonv1.ChannelSlack,
 			SecretRef: &klaxonv1.SecretReference{Name: "slack"}}), ""},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := as("alice").Create(ctx, tc.obj)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tc.wantErr != "" && err == nil:
-				t.Fatalf("accepted, want %q", tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
-			}
-		})
-	}
+	admit(t, ctx, tests)
 }
 
 // TestSamplesPassAdmission applies config/samples, as `make run` does, through the

@@ -71,11 +71,7 @@ func TestRejectsWhatCannotWork(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	other := newNamespace(t)
-	tests := []struct {
-		name    string
-		obj     client.Object
-		wantErr string
-	}{
+	tests := []admissionCase{
 		{"unknown time zone", &klaxonv1.OnCallSchedule{ObjectMeta: metav1.ObjectMeta{Name: "mars", Namespace: ns},
 			Spec: klaxonv1.OnCallScheduleSpec{TimeZone: "Mars/Olympus_Mons", Layers: []klaxonv1.ScheduleLayer{{
 				Name: "l", Start: "2026-01-05", HandoffTime: "09:00", RotationLength: metav1.Duration{Duration: time.Hour},
@@ -111,19 +107,7 @@ func TestRejectsWhatCannotWork(t *testing.T) {
 				ContactMethods: []klaxonv1.ContactMethod{{ChannelRef: klaxonv1.ObjectReference{Name: "c", Namespace: systemNamespace}}}}},
 			""},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := as("alice").Create(ctx, tc.obj)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tc.wantErr != "" && err == nil:
-				t.Fatalf("accepted, want %q", tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
-			}
-		})
-	}
+	admit(t, ctx, tests)
 }
 
 func TestAdmissionPolicyDenies(t *testing.T) {
@@ -183,5 +167,30 @@ func TestOutageNeverBlocksAnAcknowledgement(t *testing.T) {
 		Spec: klaxonv1.ResponderSpec{DisplayName: "late", ContactMethods: []klaxonv1.ContactMethod{{ChannelRef: klaxonv1.ObjectReference{Name: "c"}}}}})
 	if err == nil {
 		t.Fatalf("a configuration object was admitted without admission")
+	}
+}
+
+// admissionCase is an object a user creates and the refusal expected ("" to be admitted).
+type admissionCase struct {
+	name    string
+	obj     client.Object
+	wantErr string
+}
+
+// admit creates each object as alice and checks it is admitted or refused as expected.
+func admit(t *testing.T, ctx context.Context, tests []admissionCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := as("alice").Create(ctx, tc.obj)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("accepted, want %q", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+			}
+		})
 	}
 }

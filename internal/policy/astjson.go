@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/klaxon-ops/klaxon/internal/policy/planeval"
 )
 
 // The input of a decision is kept as JSON (Record.Input, for the post-mortem
@@ -50,7 +52,7 @@ type jsonParser struct {
 	s     string
 	i     int
 	pairs [][2]*ast.Term // scratch stack of object members, reused across objects
-	terms []ast.Term     // slab the terms are cut from, see term
+	terms planeval.TermSlab
 }
 
 // parsers are pooled with their scratch stack and what is left of their
@@ -65,20 +67,6 @@ func (p *jsonParser) release() {
 	p.pairs = p.pairs[:0]
 	p.b, p.s, p.i = nil, "", 0
 	parsers.Put(p)
-}
-
-// termSlab is how many terms a slab holds.
-const termSlab = 64
-
-// term returns a new term for v from the slab.
-func (p *jsonParser) term(v ast.Value) *ast.Term {
-	if len(p.terms) == 0 {
-		p.terms = make([]ast.Term, termSlab)
-	}
-	t := &p.terms[0]
-	p.terms = p.terms[1:]
-	t.Value = v
-	return t
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -185,7 +173,7 @@ func (p *jsonParser) array(depth int) (*ast.Term, error) {
 			p.i++
 		case ']':
 			p.i++
-			return p.term(ast.NewArray(elems...)), nil
+			return p.terms.Term(ast.NewArray(elems...)), nil
 		default:
 			return nil, p.errorf("expected , or ] in array")
 		}
@@ -239,10 +227,10 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 				for _, kv := range members {
 					obj.Insert(kv[0], kv[1])
 				}
-				return p.term(obj), nil
+				return p.terms.Term(obj), nil
 			}
 			// NewObject copies the members, so the scratch stack can be reused.
-			return p.term(ast.NewObject(members...)), nil
+			return p.terms.Term(ast.NewObject(members...)), nil
 		default:
 			return nil, p.errorf("expected , or } in object")
 		}
@@ -355,9 +343,9 @@ func (p *jsonParser) stringTerm(b []byte, start int) *ast.Term {
 		return t
 	}
 	if len(b) > 0 && start+len(b) <= len(p.b) && &p.b[start] == &b[0] {
-		return p.term(ast.String(p.s[start : start+len(b)]))
+		return p.terms.Term(ast.String(p.s[start : start+len(b)]))
 	}
-	return p.term(ast.String(string(b)))
+	return p.terms.Term(ast.String(string(b)))
 }
 
 func (p *jsonParser) escapedStr(start int) ([]byte, error) {

@@ -533,23 +533,24 @@ type machine struct {
 	paths []pathSlot
 	// stack holds the frames of the calls in progress.
 	stack []*ast.Term
-	// terms is the slab the terms of the composites a plan makes are cut
-	// from (see term); what one evaluation leaves serves the next.
-	terms []ast.Term
+	// terms are where the terms of the composites a plan makes come from.
+	terms TermSlab
 	sp    int
 	high  int // the most of stack used since the machine was last released
 }
 
-// termSlab is how many terms a slab holds: an evaluation makes a score.
-const termSlab = 64
+// TermSlab hands out terms cut from slabs of 64, one allocation for a score of
+// terms; what one evaluation leaves of a slab serves the next. Its zero value is
+// ready to use.
+type TermSlab struct{ free []ast.Term }
 
-// term returns a new term for v from the slab.
-func (m *machine) term(v ast.Value) *ast.Term {
-	if len(m.terms) == 0 {
-		m.terms = make([]ast.Term, termSlab)
+// Term returns a new term for v.
+func (s *TermSlab) Term(v ast.Value) *ast.Term {
+	if len(s.free) == 0 {
+		s.free = make([]ast.Term, 64)
 	}
-	t := &m.terms[0]
-	m.terms = m.terms[1:]
+	t := &s.free[0]
+	s.free = s.free[1:]
 	t.Value = v
 	return t
 }
@@ -698,7 +699,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 		case opMakeNull:
 			locals[s.target] = ast.InternedNullTerm
 		case opMakeArray:
-			locals[s.target] = m.term(ast.NewArrayWithCapacity(s.index))
+			locals[s.target] = m.terms.Term(ast.NewArrayWithCapacity(s.index))
 		case opMakeArrayOf:
 			elems := make([]*ast.Term, len(s.args))
 			for i, a := range s.args {
@@ -706,11 +707,11 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 					return 0, fmt.Errorf("%w: append of an undefined value", ErrUnsupported)
 				}
 			}
-			locals[s.target] = m.term(ast.NewArray(elems...))
+			locals[s.target] = m.terms.Term(ast.NewArray(elems...))
 		case opMakeObject:
-			locals[s.target] = m.term(emptyObject)
+			locals[s.target] = m.terms.Term(emptyObject)
 		case opMakeSet:
-			locals[s.target] = m.term(emptySet)
+			locals[s.target] = m.terms.Term(emptySet)
 		case opEqual, opNotEqual:
 			a, b := m.read(s.a, locals), m.read(s.b, locals)
 			if a == nil || b == nil {

@@ -2,9 +2,9 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -124,8 +124,8 @@ type repositories struct {
 // Problems the owner must fix come back as a *references.Problem.
 func (rs *repositories) open(ctx context.Context, pmr *klaxonv1.PostmortemRepository) (*postmortem.Repository, error) {
 	spec := pmr.Spec
-	if err := checkRepositorySpec(spec); err != nil {
-		return nil, &references.Problem{Reason: klaxonv1.ReasonInvalidSpec, Message: err.Error(), Terminal: true}
+	if problems := postmortem.CheckSpec(spec); len(problems) > 0 {
+		return nil, &references.Problem{Reason: klaxonv1.ReasonInvalidSpec, Message: strings.Join(problems, "; "), Terminal: true}
 	}
 	var data map[string][]byte
 	version := fmt.Sprintf("%s/%d", pmr.UID, pmr.Generation)
@@ -184,30 +184,6 @@ func (rs *repositories) secret(ctx context.Context, ns, name, field string) (*co
 		return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
 	}
 	return &s, nil
-}
-
-// checkRepositorySpec checks what the API server's schema cannot: the path template,
-// the redaction patterns and that an ssh remote or signing has a Secret at all.
-func checkRepositorySpec(spec klaxonv1.PostmortemRepositorySpec) error {
-	if _, err := postmortem.ParsePathTemplate(spec.PathTemplate); err != nil {
-		return fmt.Errorf("spec.pathTemplate: %w", err)
-	}
-	if _, err := postmortem.NewRedactor(spec.Redaction); err != nil {
-		return fmt.Errorf("spec.redaction: %w", err)
-	}
-	u, err := url.Parse(spec.URL)
-	if err != nil {
-		return fmt.Errorf("spec.url: %w", err)
-	}
-	if spec.SecretRef == nil {
-		switch {
-		case u.Scheme == "ssh":
-			return errors.New("spec.secretRef: an ssh remote needs a Secret with identity and known_hosts")
-		case spec.Sign:
-			return errors.New("spec.secretRef: sign needs a Secret with signingKey")
-		}
-	}
-	return nil
 }
 
 // checkRepositorySecret checks the Secret holds the keys the remote's scheme and

@@ -1,13 +1,10 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -91,7 +88,7 @@ func checkObject(obj client.Object) []string {
 	case *klaxonv1.Runbook:
 		out = append(out, checkRunbook(o.Spec)...)
 	case *klaxonv1.PostmortemRepository:
-		out = append(out, checkPostmortemRepository(o.Spec)...)
+		out = append(out, postmortem.CheckSpec(o.Spec)...)
 	case *klaxonv1.NotificationChannel:
 		if err := checkChannel(o.Spec); err != nil {
 			out = append(out, err.Error())
@@ -131,41 +128,6 @@ func checkRunbook(spec klaxonv1.RunbookSpec) []string {
 			for _, e := range apivalidation.ValidateAnnotations(k.Annotations, kp.Child("annotations")) {
 				out = append(out, e.Error())
 			}
-		}
-	}
-	return out
-}
-
-// checkPostmortemRepository refuses what the post-mortem code cannot open: a path
-// template or redaction the controller's checks refuse, a branch go-git refuses, a
-// forge that postmortem.NewForge cannot configure. Secrets are the controller's to
-// check: they may be created after the repository.
-func checkPostmortemRepository(spec klaxonv1.PostmortemRepositorySpec) []string {
-	var out []string
-	if _, err := postmortem.ParsePathTemplate(spec.PathTemplate); err != nil {
-		out = append(out, "spec.pathTemplate: "+err.Error())
-	}
-	if _, err := postmortem.NewRedactor(spec.Redaction); err != nil {
-		out = append(out, "spec.redaction: "+err.Error())
-	}
-	if _, err := url.Parse(spec.URL); err != nil {
-		out = append(out, "spec.url: "+err.Error())
-	}
-	branch := spec.Branch
-	if branch == "" {
-		branch = postmortem.DefaultBranch
-	}
-	if err := plumbing.NewBranchReferenceName(branch).Validate(); err != nil {
-		out = append(out, fmt.Sprintf("spec.branch: %q is not a valid branch name", spec.Branch))
-	}
-	if spec.Forge != nil {
-		// The token comes from a Secret; a stand-in lets NewForge check the rest.
-		if _, err := postmortem.NewForge(*spec.Forge, "admission", nil); err != nil {
-			var pe *postmortem.Error
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			out = append(out, "spec.forge: "+err.Error())
 		}
 	}
 	return out

@@ -116,6 +116,12 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 			s.Forge = &klaxonv1.Forge{Type: klaxonv1.ForgeGitHub, APIURL: "https://api.github.com", Project: "postmortems",
 				SecretRef: klaxonv1.SecretReference{Name: "forge"}}
 		}), `spec.forge: GitHub project "postmortems" is not owner/repo`},
+		{"repository: ssh remote without a Secret", repo("ssh-bare", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.URL = "ssh://git@git.example.com/acme/postmortems.git"
+		}), "spec.secretRef: an ssh remote needs a Secret"},
+		{"repository: signing without a Secret", repo("sign-bare", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.Sign = true
+		}), "spec.secretRef: sign needs a Secret with signingKey"},
 		{"repository: good", repo("good", func(s *klaxonv1.PostmortemRepositorySpec) {
 			s.Branch, s.Mode = "records", klaxonv1.CommitPullRequest
 			s.Redaction.Patterns = []string{`ACME-[0-9]+`}

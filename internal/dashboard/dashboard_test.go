@@ -25,12 +25,23 @@ func incident(name string, sev klaxonv1.Severity, state klaxonv1.IncidentState, 
 	return inc
 }
 
+// withSteps gives inc a runbook step the controller ran and a checklist item still open.
+func withSteps(inc *klaxonv1.Incident) *klaxonv1.Incident {
+	at := metav1.NewTime(now.Add(-30 * time.Second))
+	inc.Status.RunbookSteps = []klaxonv1.RunbookStepResult{
+		{Runbook: "acme/region", Step: "fail-over", Stage: klaxonv1.StageContain, Action: klaxonv1.ActionKubernetes,
+			State: klaxonv1.StepSucceeded, By: "klaxon", Time: &at, Message: "scaled deployment web-eu to 6"},
+		{Runbook: "acme/region", Step: "tell-status-page", Stage: klaxonv1.StageContain, State: klaxonv1.StepOpen},
+	}
+	return inc
+}
+
 func serve(t *testing.T) *httptest.Server {
 	scheme := runtime.NewScheme()
 	_ = klaxonv1.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
 		incident("old-sev3", klaxonv1.SEV3, klaxonv1.StateTriggered, "disk filling", time.Hour),
-		incident("sev1", klaxonv1.SEV1, klaxonv1.StateAcknowledged, "region down", time.Minute),
+		withSteps(incident("sev1", klaxonv1.SEV1, klaxonv1.StateAcknowledged, "region down", time.Minute)),
 		incident("done", klaxonv1.SEV1, klaxonv1.StateResolved, "resolved thing", 2*time.Hour),
 		incident("xss", klaxonv1.SEV4, klaxonv1.StateTriggered, `<script>alert(1)</script>`, time.Second),
 	).Build()
@@ -75,7 +86,8 @@ func TestListOrdersOpenAndSevereFirst(t *testing.T) {
 func TestIncidentPage(t *testing.T) {
 	srv := serve(t)
 	page := body(t, srv.URL+"/incidents/acme/sev1", http.StatusOK)
-	for _, want := range []string{"region down", "Acknowledged", "incident opened: region down", "alice"} {
+	for _, want := range []string{"region down", "Acknowledged", "incident opened: region down", "alice",
+		"Runbook steps", "fail-over", "scaled deployment web-eu to 6", "Succeeded", "tell-status-page", "Open"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -301,7 +302,7 @@ var slims = sync.Pool{New: func() any { return new(v1alpha1.Incident) }}
 func marshalInput(common *Input, in any) ([]byte, error) {
 	orig := common.Incident
 	if orig == nil {
-		return json.Marshal(in)
+		return encodeJSON(in)
 	}
 	c := slims.Get().(*v1alpha1.Incident)
 	slimInto(c, orig)
@@ -311,7 +312,26 @@ func marshalInput(common *Input, in any) ([]byte, error) {
 		*c = v1alpha1.Incident{} // keep nothing of this incident in the pool
 		slims.Put(c)
 	}()
-	return json.Marshal(in)
+	return encodeJSON(in)
+}
+
+// jsonBufs are scratch buffers for encodeJSON.
+var jsonBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodeJSON is json.Marshal(in), written by appendJSON into a scratch
+// buffer and copied out at its exact size.
+func encodeJSON(in any) ([]byte, error) {
+	bp := jsonBufs.Get().(*[]byte)
+	b, err := appendJSON((*bp)[:0], in)
+	var out []byte
+	if err == nil {
+		out = bytes.Clone(b)
+	}
+	if cap(b) <= 64<<10 { // a huge input's buffer is not kept
+		*bp = b[:0]
+		jsonBufs.Put(bp)
+	}
+	return out, err
 }
 
 // encodeInput renders the input as JSON (the record) and as the AST value

@@ -59,9 +59,20 @@ type merged struct {
 	enforced  []bool
 }
 
+// mergedStore holds a merged decision and its fields' slices in one
+// allocation.
+type mergedStore struct {
+	m         merged
+	values    [maxFields]ast.Value
+	decidedBy [maxFields]string
+	enforced  [maxFields]bool
+}
+
 func newMerged(pi int) *merged {
 	n := len(pointFields[pi])
-	return &merged{pi: pi, values: make([]ast.Value, n), decidedBy: make([]string, n), enforced: make([]bool, n)}
+	st := new(mergedStore)
+	st.m = merged{pi: pi, values: st.values[:n:n], decidedBy: st.decidedBy[:n:n], enforced: st.enforced[:n:n]}
+	return &st.m
 }
 
 func (m *merged) clone() *merged {
@@ -215,6 +226,7 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 	// request's object as it was sent.
 	di := &decisionInput{raw: raw, unique: p != PointAdmission}
 	m := newMerged(pi)
+	rec.Policies = make([]string, 0, 1+len(set.provider)+len(set.tenants[common.Tenant]))
 	if e.builtin.queries[pi] != nil {
 		out, err := e.evalUnit(ctx, e.builtin, pi, di, m, now, cc)
 		if err != nil {
@@ -266,6 +278,9 @@ func (e *Engine) decide(ctx context.Context, p Point, common *Input, in any) (*m
 			m, rec.Policies = before, rec.Policies[:nPolicies]
 			break
 		}
+	}
+	if len(rec.Policies) == 0 {
+		rec.Policies = nil
 	}
 	rec.DecidedBy = map[string]string{}
 	for fi, by := range m.decidedBy {

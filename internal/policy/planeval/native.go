@@ -7,6 +7,28 @@ import "github.com/open-policy-agent/opa/v1/ast"
 // check, and leaves any other operands (those OPA rejects, say) to OPA's.
 var natives = map[string]func(args []*ast.Term) (*ast.Term, bool){
 	"object.filter": objectFilter,
+	"or":            setUnion,
+}
+
+// setUnion is a | b for sets when one of them is empty: the other one, as
+// it is, rather than a copy. Sets are never changed once a plan has built
+// them (see emptySet), so sharing one is safe.
+func setUnion(args []*ast.Term) (*ast.Term, bool) {
+	a, ok := args[0].Value.(ast.Set)
+	if !ok {
+		return nil, false
+	}
+	b, ok := args[1].Value.(ast.Set)
+	if !ok {
+		return nil, false
+	}
+	switch {
+	case b.Len() == 0:
+		return args[0], true
+	case a.Len() == 0:
+		return args[1], true
+	}
+	return nil, false
 }
 
 // objectFilter is object.filter(object, keys) for keys given as a set or

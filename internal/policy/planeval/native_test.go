@@ -24,6 +24,15 @@ func TestNativesMatchOPA(t *testing.T) {
 			{`["a"]`, `{"a"}`},
 			{`{"a": 1}`, `"a"`},
 		},
+		"or": {
+			{`{1, 2}`, `set()`},
+			{`set()`, `{"a", ["b"]}`},
+			{`set()`, `set()`},
+			{`{1}`, `{2}`},
+			{`{1}`, `[]`},
+			{`[]`, `set()`},
+			{`{1}`, `{1, 1.0}`},
+		},
 	}
 	for name, operands := range cases {
 		native, f := natives[name], topdown.GetBuiltin(name)

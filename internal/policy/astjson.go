@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -32,7 +33,10 @@ var errJSONSyntax = errors.New("invalid JSON")
 func valueFromJSON(b []byte) (ast.Value, error) {
 	p := parsers.Get().(*jsonParser)
 	defer p.release()
-	p.b, p.s, p.i = b, string(b), 0
+	p.b, p.i = b, 0
+	if n := stringBytes(b); n > 0 {
+		p.strs.Grow(n)
+	}
 	p.space()
 	t, err := p.value(0)
 	if err != nil {
@@ -47,9 +51,12 @@ func valueFromJSON(b []byte) (ast.Value, error) {
 
 type jsonParser struct {
 	b []byte
-	// s is b as one string: strings without escapes are slices of it, so
-	// they share its memory instead of each copying its bytes.
-	s     string
+	// strs holds the text of the strings without escapes that are not
+	// common, one after another: each is a slice of it, so that they share
+	// one allocation, sized beforehand by stringBytes, without the member
+	// names and punctuation a copy of the whole text would hold. A Builder
+	// never changes the bytes it has written, so the slices stay valid.
+	strs  strings.Builder
 	i     int
 	pairs [][2]*ast.Term // scratch stack of object members, reused across objects
 	terms planeval.TermSlab
@@ -65,7 +72,8 @@ var parsers = sync.Pool{New: func() any { return &jsonParser{pairs: make([][2]*a
 func (p *jsonParser) release() {
 	clear(p.pairs[:cap(p.pairs)])
 	p.pairs = p.pairs[:0]
-	p.b, p.s, p.i = nil, "", 0
+	p.b, p.i = nil, 0
+	p.strs = strings.Builder{}
 	parsers.Put(p)
 }
 
@@ -337,15 +345,43 @@ func toValidUTF8(s []byte) []byte {
 // stringTerm returns the shared term of a common string (member names such as
 // "metadata", enum values such as "Triggered") or a new one. b came from
 // str; start is where the string's text begins in p.b, so that when b is that
-// text itself (no escapes) the value is a slice of p.s and copies nothing.
+// text itself (no escapes) the value goes into p.strs with the others.
 func (p *jsonParser) stringTerm(b []byte, start int) *ast.Term {
 	if t, ok := commonStrings[string(b)]; ok { // a map lookup on string(b) does not allocate
 		return t
 	}
 	if len(b) > 0 && start+len(b) <= len(p.b) && &p.b[start] == &b[0] {
-		return p.terms.Term(ast.String(p.s[start : start+len(b)]))
+		off := p.strs.Len()
+		p.strs.Write(b)
+		return p.terms.Term(ast.String(p.strs.String()[off:]))
 	}
 	return p.terms.Term(ast.String(string(b)))
+}
+
+// stringBytes is about how many bytes of b's strings stringTerm writes to
+// p.strs: those of every string without an escape that is not common. It
+// only sizes p.strs, which grows if it is short.
+func stringBytes(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		j, escaped := i+1, false
+		for j < len(b) && b[j] != '"' {
+			if b[j] == '\\' {
+				escaped = true
+				j++
+			}
+			j++
+		}
+		j = min(j, len(b))
+		if _, common := commonStrings[string(b[i+1:j])]; !escaped && !common {
+			n += j - i - 1
+		}
+		i = j
+	}
+	return n
 }
 
 func (p *jsonParser) escapedStr(start int) ([]byte, error) {

@@ -57,6 +57,7 @@ type jsonParser struct {
 	// names and punctuation a copy of the whole text would hold. A Builder
 	// never changes the bytes it has written, so the slices stay valid.
 	strs  strings.Builder
+	esc   []byte // scratch for a string with escapes, unescaped
 	i     int
 	pairs [][2]*ast.Term // scratch stack of object members, reused across objects
 	terms planeval.TermSlab
@@ -74,6 +75,9 @@ func (p *jsonParser) release() {
 	p.pairs = p.pairs[:0]
 	p.b, p.i = nil, 0
 	p.strs = strings.Builder{}
+	if cap(p.esc) > 4<<10 {
+		p.esc = nil
+	}
 	parsers.Put(p)
 }
 
@@ -207,6 +211,9 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Before the value is read: k may be p.esc, which the value's
+		// strings reuse.
+		kt := p.stringTerm(k, kstart)
 		p.space()
 		if p.i >= len(p.b) || p.b[p.i] != ':' {
 			return nil, p.errorf("expected : after a member name")
@@ -217,7 +224,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.pairs = append(p.pairs, [2]*ast.Term{p.stringTerm(k, kstart), v})
+		p.pairs = append(p.pairs, [2]*ast.Term{kt, v})
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unterminated object")
@@ -345,22 +352,21 @@ func toValidUTF8(s []byte) []byte {
 // stringTerm returns the shared term of a common string (member names such as
 // "metadata", enum values such as "Triggered") or a new one. b came from
 // str; start is where the string's text begins in p.b, so that when b is that
-// text itself (no escapes) the value goes into p.strs with the others.
+// text itself (no escapes) or unescaped in p.esc, the value goes into p.strs
+// with the others.
 func (p *jsonParser) stringTerm(b []byte, start int) *ast.Term {
 	if t, ok := commonStrings[string(b)]; ok { // a map lookup on string(b) does not allocate
 		return t
 	}
-	if len(b) > 0 && start+len(b) <= len(p.b) && &p.b[start] == &b[0] {
-		off := p.strs.Len()
-		p.strs.Write(b)
-		return p.terms.Term(ast.String(p.strs.String()[off:]))
-	}
-	return p.terms.Term(ast.String(string(b)))
+	off := p.strs.Len()
+	p.strs.Write(b)
+	return p.terms.Term(ast.String(p.strs.String()[off:]))
 }
 
 // stringBytes is about how many bytes of b's strings stringTerm writes to
-// p.strs: those of every string without an escape that is not common. It
-// only sizes p.strs, which grows if it is short.
+// p.strs: those of every string that is not common (an escaped one's text is
+// at least as long as its value). It only sizes p.strs, which grows if it is
+// short.
 func stringBytes(b []byte) int {
 	n := 0
 	for i := 0; i < len(b); i++ {
@@ -376,7 +382,7 @@ func stringBytes(b []byte) int {
 			j++
 		}
 		j = min(j, len(b))
-		if _, common := commonStrings[string(b[i+1:j])]; !escaped && !common {
+		if _, common := commonStrings[string(b[i+1:j])]; escaped || !common {
 			n += j - i - 1
 		}
 		i = j
@@ -385,7 +391,8 @@ func stringBytes(b []byte) int {
 }
 
 func (p *jsonParser) escapedStr(start int) ([]byte, error) {
-	out := make([]byte, 0, p.i-start+16)
+	out := p.esc[:0]
+	defer func() { p.esc = out[:0] }()
 	out = append(out, p.b[start:p.i]...)
 	for p.i < len(p.b) {
 		c := p.b[p.i]

@@ -20,6 +20,9 @@ func TestValueFromJSON(t *testing.T) {
 		`"esc \" \\ \/ \b \f \n \r \t \u00e9 \ud83d\ude00 \ud800 lone"`,
 		`{"dup": 1, "dup": 2}`,
 		" \t\n{ \"k\" : [ 1 , 2 ] } \n",
+		// An escaped member name, then values with escapes of their own.
+		`{"k\"1": "v\n1", "k\u00e92": {"k\t3": ["v\\3", "plain", "v\u00e94"]}, "k\"1x": "\ud83d\ude00"}`,
+		"{\"bad\xffkey\": \"bad\xffvalue\", \"k\\u0041\": \"A\"}",
 	}
 	for _, in := range benchInputs(t, "acme")[:50] {
 		raw, _, err := encodeInput(&in)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -84,8 +85,12 @@ func (pq *pointQuery) eval(ctx context.Context, u *unit, input ast.Value, now ti
 	if pq.prog != nil {
 		// The plan evaluator asks whether to stop at every loop and call:
 		// a look at the clock now and then costs less than a timer.
-		dc := &deadlineCancel{ctx: ctx, deadline: time.Now().Add(timeout)}
+		dc := deadlineCancels.Get().(*deadlineCancel)
+		*dc = deadlineCancel{ctx: ctx, deadline: time.Now().Add(timeout)}
 		out, err := pq.evalPlan(ctx, u, input, now, dc)
+		// The plan evaluator keeps no reference to dc once it returns.
+		*dc = deadlineCancel{}
+		deadlineCancels.Put(dc)
 		if err == nil || topdown.IsCancel(err) {
 			return out, err
 		}
@@ -113,6 +118,9 @@ type deadlineCancel struct {
 }
 
 const deadlineEvery = 16
+
+// deadlineCancels are reused: an evaluation needs one only while it runs.
+var deadlineCancels = sync.Pool{New: func() any { return new(deadlineCancel) }}
 
 func (d *deadlineCancel) Cancel() { d.done = true }
 

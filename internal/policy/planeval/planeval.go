@@ -893,23 +893,44 @@ func fuseArrays(blocks []*block) {
 			if s.op != opMakeArray {
 				continue
 			}
+			// Constants the planner makes between the appends (the 5 of
+			// [5, x]) stay where they are; the array is made at the last
+			// append, when they are there. Nothing between reads the array,
+			// fails, or changes a local already appended.
 			var args []operand
+			var at []int
+		scan:
 			for j := i + 1; j < len(b.stmts); j++ {
 				ap := &b.stmts[j]
-				if ap.op != opArrayAppend || ap.target != s.target || (ap.a.k == nil && ap.a.local == s.target) {
-					break
+				switch {
+				case ap.op == opArrayAppend && ap.target == s.target && !(ap.a.k == nil && ap.a.local == s.target):
+					args, at = append(args, ap.a), append(at, j)
+				case (ap.op == opMakeNumber || ap.op == opMakeNull) && ap.target != s.target && !appended(args, ap.target):
+				default:
+					break scan
 				}
-				args = append(args, ap.a)
 			}
 			if len(args) == 0 {
 				continue
 			}
-			for j := i + 1; j <= i+len(args); j++ {
+			target := s.target
+			*s = stmt{op: opNop}
+			for _, j := range at {
 				b.stmts[j] = stmt{op: opNop}
 			}
-			*s = stmt{op: opMakeArrayOf, args: args, target: s.target}
+			b.stmts[at[len(at)-1]] = stmt{op: opMakeArrayOf, args: args, target: target}
 		}
 	}
+}
+
+// appended says whether local l is one of args.
+func appended(args []operand, l int) bool {
+	for _, a := range args {
+		if a.k == nil && a.local == l {
+			return true
+		}
+	}
+	return false
 }
 
 // pathSlot is a path's value once looked up; v nil is undefined.

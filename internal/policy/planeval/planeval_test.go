@@ -187,17 +187,20 @@ each := [[v, i] | some i, v in input.list]
 same if [x, input.y] == [input.y, x]
 members contains [x, input.y]
 members contains [input.y, x]
-`, "t/pair", "t/nested", "t/mixed", "t/each", "t/same", "t/members")
+consts := [5, x, null, 2.5, [x, 7], max([1, count([x])])]
+`, "t/pair", "t/nested", "t/mixed", "t/each", "t/same", "t/members", "t/consts")
 	cases := []struct {
 		input string
 		want  []string
 	}{
 		{`{"x": 1, "y": 2, "s": "AB", "list": ["a", "b"]}`,
-			[]string{`[1, 2]`, `[[1, 1], [2, "ab"], []]`, `[1, "k", 1]`, `[["a", 0], ["b", 1]]`, ``, `{[1, 2], [2, 1]}`}},
+			[]string{`[1, 2]`, `[[1, 1], [2, "ab"], []]`, `[1, "k", 1]`, `[["a", 0], ["b", 1]]`, ``, `{[1, 2], [2, 1]}`,
+				`[5, 1, null, 2.5, [1, 7], 1]`}},
 		{`{"x": "a", "y": "a", "s": "C", "list": []}`,
-			[]string{`["a", "a"]`, `[["a", 1], ["a", "c"], []]`, `["a", "k", 1]`, `[]`, `true`, `{["a", "a"]}`}},
+			[]string{`["a", "a"]`, `[["a", 1], ["a", "c"], []]`, `["a", "k", 1]`, `[]`, `true`, `{["a", "a"]}`,
+				`[5, "a", null, 2.5, ["a", 7], 1]`}},
 		{`{"y": 2, "s": "x"}`, // x undefined: every literal with it is undefined
-			[]string{``, ``, ``, `[]`, ``, `set()`}},
+			[]string{``, ``, ``, `[]`, ``, `set()`, ``}},
 	}
 	fused := 0
 	var count func(bs []*block)
@@ -215,8 +218,10 @@ members contains [input.y, x]
 	for _, f := range p.funcs {
 		count(f.blocks)
 	}
-	if fused < 5 {
-		t.Errorf("%d array literals made at once, want at least 5", fused)
+	// Every literal but each's comprehension, those with constants
+	// between their elements (consts, and [1, ...] in it) too.
+	if fused < 11 {
+		t.Errorf("%d array literals made at once, want at least 11", fused)
 	}
 	for _, c := range cases {
 		out, err := eval(t, p, c.input, nil)

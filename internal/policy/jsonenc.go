@@ -31,7 +31,7 @@ type encFunc func(b []byte, v reflect.Value) ([]byte, error)
 var (
 	encoders   sync.Map // reflect.Type -> encFunc
 	encodersMu sync.Mutex
-	building   = map[reflect.Type]*encFunc{}
+	building   = map[reflect.Type]bool{}
 )
 
 // appendJSON appends json.Marshal(v)'s output to b.
@@ -52,19 +52,18 @@ func encoderOf(t reflect.Type) encFunc {
 	return encoderLocked(t)
 }
 
-// encoderLocked builds t's encoder; a type that contains itself gets a
-// forwarding encoder while its own is being built.
+// encoderLocked builds t's encoder. Where a type contains itself, the inner
+// occurrence is left to encoding/json, which notices a value that contains
+// itself and fails rather than recursing forever.
 func encoderLocked(t reflect.Type) encFunc {
 	if f, ok := encoders.Load(t); ok {
 		return f.(encFunc)
 	}
-	if p, ok := building[t]; ok {
-		return func(b []byte, v reflect.Value) ([]byte, error) { return (*p)(b, v) }
+	if building[t] {
+		return fallbackEnc
 	}
-	p := new(encFunc)
-	building[t] = p
+	building[t] = true
 	f := newEncoder(t)
-	*p = f
 	delete(building, t)
 	encoders.Store(t, f)
 	return f

@@ -237,3 +237,21 @@ func TestAppendJSONAllocs(t *testing.T) {
 		t.Errorf("appendJSON allocates %v times per triage input, want 0", n)
 	}
 }
+
+// jsonNode contains itself: encoding/json writes a tree of them and fails
+// on a cycle, and so must appendJSON, not recurse forever.
+type jsonNode struct {
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Children []*jsonNode       `json:"children,omitempty"`
+	Next     *jsonNode         `json:"next,omitempty"`
+}
+
+func TestAppendJSONRecursiveTypes(t *testing.T) {
+	tree := &jsonNode{Name: "root", Labels: map[string]string{"b": "2", "a": "<1>"},
+		Children: []*jsonNode{{Name: "c1", Next: &jsonNode{Name: "n"}}, {Name: "c2"}}}
+	sameAsEncodingJSON(t, tree)
+	loop := &jsonNode{Name: "loop"}
+	loop.Next = loop
+	sameAsEncodingJSON(t, loop) // both fail
+}

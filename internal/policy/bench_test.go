@@ -28,51 +28,52 @@ import (
 // On a machine other processes share, the wall clock includes waiting for
 // the CPU; the cpu-* figures do not.
 //
-// Measured on 2026-11-27, 12:45-12:46 UTC, at a607946 (the input's JSON
-// written without encoding/json's per-map key slices, the input's strings in
-// one buffer of their own bytes, array literals with constants between their
+// Measured on 2026-11-27, 12:50 UTC, at c151561 (the input's JSON written
+// without encoding/json's per-map key slices, the input's strings in one
+// buffer of their own bytes, array literals with constants between their
 // elements made at once, fewer small allocations per evaluation), with
 //
 //	flock /tmp/klaxon-bench.lock go test -run='^$' -bench='Triage|SyntheticPolicyOnly' \
 //		-cpu 1 -benchmem -benchtime=2000x ./internal/policy/
 //
-// three runs on the shared 2-core AMD EPYC VM, load average 1.26-1.33; wall
+// three runs on the shared 2-core AMD EPYC VM, load average 1.64-1.76; wall
 // clock, the three runs' range:
 //
 //	benchmark            p50 µs    p99 µs    decisions/s     B/op    allocs/op
-//	defaults/uncached    46-48     198-228   14,841-16,797   7,977   105
-//	synthetic/uncached   99-122    326-436   6,702-7,920     11,731  186
-//	layered/uncached     127-155   414-484   5,121-6,144     13,032  215
-//	SyntheticPolicyOnly  63-67     156-326   10,627-13,725   3,422   78
-//	defaults/cached      13-16     60-120    46,915-57,986   2,902   14
-//	synthetic/cached     13-21     49-112    34,671-58,460   3,220   16
-//	layered/cached       21-26     149-169   26,497-35,294   4,586   47
+//	defaults/uncached    55-57     236-305   12,013-12,932   7,977   105
+//	synthetic/uncached   83-124    394-452   6,112-8,658     11,731  186
+//	layered/uncached     120-151   417-532   5,280-6,830     13,032  215
+//	SyntheticPolicyOnly  49-70     149-238   11,520-16,647   3,422   78
+//	defaults/cached      15-16     103-120   43,183-51,420   2,902   14
+//	synthetic/cached     17-18     66-167    37,370-42,998   3,220   16
+//	layered/cached       24-28     166-178   25,032-28,698   4,586   47
 //
-// Seven more runs right after (12:46, load 1.26-1.45) put synthetic/uncached's
-// p99 at 349-592 µs, over 500 in three of them (528, 592, and 3,420 µs in a run
-// another process took the CPU from: 3,602 decisions/s); layered's over 500
-// in four. So the fixture's p99 is under the 500 µs line in 7 of these 10
-// runs, not in every one.
+// Ten runs at a607946 a few minutes before (the same code on this path;
+// load 1.26-1.45) gave the same B/op and allocs/op, synthetic/uncached's p99
+// 326-436 µs in three of them and 349-592 µs in the other seven: over 500 in
+// three (528, 592, and 3,420 µs in a run another process took the CPU from:
+// 3,602 decisions/s). Over the 13 runs the fixture's p99 is under the 500 µs
+// line in 10, not in every one; layered's is over in 5.
 //
-// Before (6968d2f, the six runs at 12:01) synthetic/uncached allocated
-// 13,433 B and 227 objects per decision, defaults/uncached 9,383 B and 141,
-// the cached setups 3,820-5,568 B. Against issue 3's targets (p50 <= 150 µs,
-// p99 <= 500 µs, >= 5,000 decisions/s on one core): defaults meets all three
-// in every run; synthetic meets p50 and throughput in every run and p99 in
-// most. The tail is the garbage collector: with 5-7 MB live, a collection
-// every 6-7 MB allocated (GODEBUG=gctrace=1: about four while 2,000
-// synthetic decisions run, 4-5 before), its mark phase spanning 14-31 ms of
-// wall clock on the one core; the decisions that wait for its worker are
-// the p99, and their CPU time (cpu-p99) is about their wall clock. What a synthetic decision
-// still allocates (memory profile, 11.5 KB): the two policies' plan
-// evaluations 5.4 KB (OPA's sets for the partial sets and comprehensions, a
-// map each, 2.4 KB; builtins' results 1.2 KB: split, object.filter,
-// klaxon.keywords, set unions, lower; terms and arrays); the input's spec as
-// AST 3.5 KB (OPA's objects, a map each, 1.9 KB; the strings' bytes 0.4 KB;
-// terms); the input's JSON for the record 1.2 KB; the record's DecidedBy
-// map, the merged decision, the summary and the decision's slices about 1
-// KB. Both policies read the whole spec (each passes it, or its source, to
-// a builtin), so building only the parts they read would save nothing here.
+// Before (6968d2f, the six runs at 12:01) synthetic/uncached allocated 13,433
+// B and 227 objects per decision, defaults/uncached 9,383 B and 141, the
+// cached setups 3,820-5,568 B. Against issue 3's targets (p50 <= 150 µs, p99
+// <= 500 µs, >= 5,000 decisions/s on one core): defaults meets all three in
+// every run; synthetic meets p50 and throughput in every run and p99 in most.
+// The tail is the garbage collector: with 5-7 MB live, a collection every 6-7
+// MB allocated (GODEBUG=gctrace=1: about four while 2,000 synthetic decisions
+// run, 4-5 before), its mark phase spanning 14-31 ms of wall clock on the one
+// core; the decisions that wait for its worker are the p99, and their CPU time
+// (cpu-p99) is about their wall clock. What a synthetic decision still
+// allocates (memory profile, 11.5 KB): the two policies' plan evaluations 5.4
+// KB (OPA's sets for the partial sets and comprehensions, a map each, 2.4 KB;
+// builtins' results 1.2 KB: split, object.filter, klaxon.keywords, set unions,
+// lower; terms and arrays); the input's spec as AST 3.5 KB (OPA's objects, a
+// map each, 1.9 KB; the strings' bytes 0.4 KB; terms); the input's JSON for
+// the record 1.2 KB; the record's DecidedBy map, the merged decision, the
+// summary and the decision's slices about 1 KB. Both policies read the whole
+// spec (each passes it, or its source, to a builtin), so building only the
+// parts they read would save nothing here.
 
 const benchPoolSize = 1000
 

@@ -156,16 +156,8 @@ func run(args []string) int {
 	}
 
 	if o.intakeOnly {
-		broken := chk.broken()
 		fmt.Printf("\nintake only: no reconcilers, nothing paged, no first-page phase\nlogs, kubeconfig and Alertmanager's data: %s\n", o.out)
-		if len(broken) > 0 {
-			fmt.Println("\nFAILED: a correctness invariant broke:")
-			for _, b := range broken {
-				fmt.Println("  -", b)
-			}
-			return 1
-		}
-		return 0
+		return measure.Verdict(chk.broken(), "")
 	}
 
 	// Phase 2: new alerts at a steady rate, each paged or notified once, once the
@@ -207,13 +199,5 @@ func run(args []string) int {
 		broken = append(broken, fmt.Sprintf("%d deliveries at the sink did not parse", n))
 	}
 	fmt.Printf("\nlogs, kubeconfig and Alertmanager's data: %s\n", o.out)
-	if len(broken) > 0 {
-		fmt.Println("\nFAILED: a correctness invariant broke:")
-		for _, b := range broken {
-			fmt.Println("  -", b)
-		}
-		return 1
-	}
-	fmt.Println("\nOK: no duplicate incident, no lost count, no lost or repeated page.")
-	return 0
+	return measure.Verdict(broken, "OK: no duplicate incident, no lost count, no lost or repeated page.")
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/klaxon-ops/klaxon/test/load/internal/measure"
 )
 
 func main() {
@@ -80,13 +82,5 @@ func run(args []string) int {
 		broken = append(broken, r.broken()...)
 	}
 	fmt.Printf("\nlogs and kubeconfig: %s\n", o.out)
-	if len(broken) > 0 {
-		fmt.Println("\nFAILED: a correctness invariant broke:")
-		for _, b := range broken {
-			fmt.Println("  -", b)
-		}
-		return 1
-	}
-	fmt.Println("\nOK: no page early, none twice, none lost.")
-	return 0
+	return measure.Verdict(broken, "OK: no page early, none twice, none lost.")
 }

@@ -307,3 +307,19 @@ func OpenLoop(n int, rate float64, f func(i int)) {
 	}
 	wg.Wait()
 }
+
+// Verdict prints the run's outcome and returns the harness's exit code: 1 with every
+// broken correctness invariant listed, else 0 after ok.
+func Verdict(broken []string, ok string) int {
+	if len(broken) > 0 {
+		fmt.Println("\nFAILED: a correctness invariant broke:")
+		for _, b := range broken {
+			fmt.Println("  -", b)
+		}
+		return 1
+	}
+	if ok != "" {
+		fmt.Println("\n" + ok)
+	}
+	return 0
+}

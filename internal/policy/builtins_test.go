@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -137,16 +136,8 @@ func FuzzKeywords(f *testing.F) {
 // the same text, and a start for each word, which ends one byte before the
 // next one starts.
 func TestScanWords(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	alphabet := []string{"a", "B", "z", "0", "9", " ", "-", "!", "\n", "é", "É", "ß", "İ", "\u00a0", "日", "\xff", "_"}
-	cases := []string{"", " ", "a", "Data-Breach!", "  x  y  ", "ÉCOLE down"}
-	for range 3000 {
-		var b strings.Builder
-		for range r.IntN(12) {
-			b.WriteString(alphabet[r.IntN(len(alphabet))])
-		}
-		cases = append(cases, b.String())
-	}
+	cases := fuzzStrings([]string{"", " ", "a", "Data-Breach!", "  x  y  ", "ÉCOLE down"}, 5, 3000, 12,
+		"a", "B", "z", "0", "9", " ", "-", "!", "\n", "é", "É", "ß", "İ", "\u00a0", "日", "\xff", "_")
 	sc := &scan{}
 	for _, s := range cases {
 		want := appendWordsReference(nil, s)

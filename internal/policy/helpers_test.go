@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +64,18 @@ func triage(t *testing.T, e *Engine, inc *v1alpha1.Incident) (TriageDecision, Re
 		t.Fatal(err)
 	}
 	return d, rec
+}
+
+// fuzzStrings appends n strings of up to maxPieces pieces drawn from pieces
+// (seeded, so every run checks the same cases) to cases.
+func fuzzStrings(cases []string, seed uint64, n, maxPieces int, pieces ...string) []string {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for range n {
+		var b strings.Builder
+		for range r.IntN(maxPieces) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		cases = append(cases, b.String())
+	}
+	return cases
 }

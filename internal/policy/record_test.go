@@ -1,23 +1,14 @@
 package policy
 
 import (
-	"math/rand/v2"
 	"strings"
 	"testing"
 )
 
 // TestIsOneLine checks the summary's fast path against what it stands for.
 func TestIsOneLine(t *testing.T) {
-	cases := []string{"", "a", "a b", " a", "a ", "a  b", "a\tb", "a\nb", "a\u00a0b", "é b", "a\u0085b", "severity=SEV1 category=x"}
-	r := rand.New(rand.NewPCG(3, 4))
-	alphabet := []string{"a", "b", " ", " ", "\t", "\n", "\r", "\v", "\f", "é", "\u00a0", "\u2003", "="}
-	for range 5000 {
-		var b strings.Builder
-		for range r.IntN(8) {
-			b.WriteString(alphabet[r.IntN(len(alphabet))])
-		}
-		cases = append(cases, b.String())
-	}
+	cases := fuzzStrings([]string{"", "a", "a b", " a", "a ", "a  b", "a\tb", "a\nb", "a\u00a0b", "é b", "a\u0085b", "severity=SEV1 category=x"},
+		3, 5000, 8, "a", "b", " ", " ", "\t", "\n", "\r", "\v", "\f", "é", "\u00a0", "\u2003", "=")
 	for _, s := range cases {
 		if got, want := isOneLine(s), strings.Join(strings.Fields(s), " ") == s; got && !want {
 			t.Errorf("isOneLine(%q) = true, but it is not one line", s)

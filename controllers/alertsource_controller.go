@@ -49,7 +49,7 @@ func (r *AlertSourceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	}
 	result, retErr := applyReadiness(&src, err)
 	src.Status.ObservedGeneration = src.Generation
-	if perr := patchStatus(ctx, r.Client, &src, orig, false); perr != nil {
+	if perr := writeStatus(ctx, r.Client, &src, orig, false); perr != nil {
 		return reconcile.Result{}, perr
 	}
 	announceReadiness(r.Recorder, orig.Status.Conditions, &src)

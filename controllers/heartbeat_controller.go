@@ -102,7 +102,7 @@ func (r *HeartbeatReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	// reconcile starts over from the ping.
 	st.State = klaxonv1.HeartbeatDown
 	st.Incident = intake.HeartbeatIncidentName(hb.Name, deadline)
-	if err := patchStatus(ctx, r.Client, &hb, orig, true); err != nil {
+	if err := writeStatus(ctx, r.Client, &hb, orig, true); err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{Requeue: true}, nil
 		}
@@ -121,7 +121,7 @@ func (r *HeartbeatReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 // finish writes status (with the resourceVersion read, since pings write it too) and
 // announces a change of readiness.
 func (r *HeartbeatReconciler) finish(ctx context.Context, hb, orig *klaxonv1.Heartbeat, result reconcile.Result, retErr error) (reconcile.Result, error) {
-	if err := patchStatus(ctx, r.Client, hb, orig, true); err != nil {
+	if err := writeStatus(ctx, r.Client, hb, orig, true); err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{Requeue: true}, nil
 		}

@@ -160,7 +160,7 @@ func TestCommitKeepsRefusedDecisionInStatus(t *testing.T) {
 		g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
 		orig := stored.DeepCopy()
 		r.storePending(ctx, &stored)
-		g.Expect(patchStatus(ctx, directClient, &stored, orig, true)).To(Succeed())
+		g.Expect(writeStatus(ctx, directClient, &stored, orig, true)).To(Succeed())
 	}
 	g.Expect(refusals["r-escalation"]).To(Equal(2))
 	g.Expect(decisionExists(g, inc, "r-escalation")).To(BeTrue(), "stored on a retry")
@@ -203,7 +203,7 @@ func TestCommitWritesDecisionsAheadOfAPage(t *testing.T) {
 	restarted := &IncidentReconciler{Client: directClient, Recorder: &events.FakeRecorder{}}
 	orig = stored.DeepCopy()
 	restarted.storePending(ctx, &stored)
-	g.Expect(patchStatus(ctx, directClient, &stored, orig, true)).To(Succeed())
+	g.Expect(writeStatus(ctx, directClient, &stored, orig, true)).To(Succeed())
 	g.Expect(decisionExists(g, inc, "a-triage")).To(BeTrue())
 	g.Expect(decisionExists(g, inc, "a-escalation")).To(BeTrue())
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())

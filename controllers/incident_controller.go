@@ -157,7 +157,7 @@ func (r *IncidentReconciler) deliver(ctx context.Context, inc *klaxonv1.Incident
 		if err := r.archiveTimeline(ctx, inc); err != nil {
 			return err
 		}
-		err := patchStatus(ctx, r.Client, inc, orig, true)
+		err := writeStatus(ctx, r.Client, inc, orig, true)
 		if apierrors.IsConflict(err) {
 			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(inc), inc); gerr != nil {
 				return gerr

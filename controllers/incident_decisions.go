@@ -165,7 +165,7 @@ func (rr *recentRecords) has(id string) bool {
 //     anew, and none is left behind.
 func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Incident, decisions []incident.Decision, ahead bool) (toStore []klaxonv1.IncidentDecisionSpec, err error) {
 	if len(decisions) == 0 {
-		return nil, patchStatus(ctx, r.Client, inc, orig, true)
+		return nil, writeStatus(ctx, r.Client, inc, orig, true)
 	}
 	specs := make([]klaxonv1.IncidentDecisionSpec, len(decisions))
 	for i, d := range decisions {
@@ -183,7 +183,7 @@ func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Inc
 			return nil, err
 		}
 		if fits {
-			if err := patchStatus(ctx, r.Client, inc, orig, true); err != nil {
+			if err := writeStatus(ctx, r.Client, inc, orig, true); err != nil {
 				return nil, err
 			}
 			return specs, nil
@@ -195,7 +195,7 @@ func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Inc
 		err = fmt.Errorf("decision records of %s/%s refused, and too large to keep in status meanwhile", inc.Namespace, inc.Name)
 	}
 	if err == nil {
-		err = patchStatus(ctx, r.Client, inc, orig, true)
+		err = writeStatus(ctx, r.Client, inc, orig, true)
 	}
 	if err != nil && (apierrors.IsConflict(err) || !fits) {
 		r.unstore(ctx, created)

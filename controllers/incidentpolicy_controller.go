@@ -51,7 +51,7 @@ func (r *IncidentPolicyReconciler) Reconcile(ctx context.Context, req reconcile.
 	orig := p.DeepCopy()
 	r.load(ctx, &p)
 	p.Status.ObservedGeneration = p.Generation
-	if err := patchStatus(ctx, r.Client, &p, orig, false); err != nil {
+	if err := writeStatus(ctx, r.Client, &p, orig, false); err != nil {
 		return reconcile.Result{}, err
 	}
 	announceReadiness(r.Recorder, orig.Status.Conditions, &p)

@@ -75,7 +75,7 @@ func (r *MaintenanceWindowReconciler) Reconcile(ctx context.Context, req reconci
 // finish writes status (a merge patch of what changed, which leaves intake's counts
 // alone) and announces transitions: readiness, and the window opening or closing.
 func (r *MaintenanceWindowReconciler) finish(ctx context.Context, mw, orig *klaxonv1.MaintenanceWindow) error {
-	if err := patchStatus(ctx, r.Client, mw, orig, false); err != nil {
+	if err := writeStatus(ctx, r.Client, mw, orig, false); err != nil {
 		return err
 	}
 	announceReadiness(r.Recorder, orig.Status.Conditions, mw)

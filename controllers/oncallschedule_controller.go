@@ -53,7 +53,7 @@ func (r *OnCallScheduleReconciler) Reconcile(ctx context.Context, req reconcile.
 		setCondition(&s, klaxonv1.ConditionReady, metav1.ConditionFalse, klaxonv1.ReasonInvalidSpec, msg)
 		setCondition(&s, klaxonv1.ConditionStalled, metav1.ConditionTrue, klaxonv1.ReasonInvalidSpec, msg)
 		s.Status.OnCall, s.Status.Layer, s.Status.NextHandoff, s.Status.NextOnCall = nil, "", nil, nil
-		if err := patchStatus(ctx, r.Client, &s, orig, false); err != nil {
+		if err := writeStatus(ctx, r.Client, &s, orig, false); err != nil {
 			return reconcile.Result{}, err
 		}
 		announceReadiness(r.Recorder, orig.Status.Conditions, &s)
@@ -85,7 +85,7 @@ func (r *OnCallScheduleReconciler) Reconcile(ctx context.Context, req reconcile.
 		return reconcile.Result{}, err
 	}
 
-	if err := patchStatus(ctx, r.Client, &s, orig, false); err != nil {
+	if err := writeStatus(ctx, r.Client, &s, orig, false); err != nil {
 		return reconcile.Result{}, err
 	}
 	announceReadiness(r.Recorder, orig.Status.Conditions, &s)

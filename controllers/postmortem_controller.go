@@ -404,7 +404,7 @@ func (r *PostmortemReconciler) setPending(ctx context.Context, inc *klaxonv1.Inc
 	}
 	orig := inc.DeepCopy()
 	setCondition(inc, klaxonv1.ConditionPostmortemCommitted, metav1.ConditionFalse, reason, message)
-	if err := patchStatus(ctx, r.Client, inc, orig, true); err != nil {
+	if err := writeStatus(ctx, r.Client, inc, orig, true); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return reconcile.Result{RequeueAfter: time.Millisecond}, nil
 		}

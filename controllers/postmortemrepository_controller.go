@@ -65,7 +65,7 @@ func (r *PostmortemRepositoryReconciler) Reconcile(ctx context.Context, req reco
 
 	result, retErr := r.check(ctx, &pmr)
 	pmr.Status.ObservedGeneration = pmr.Generation
-	if err := patchStatus(ctx, r.Client, &pmr, orig, false); err != nil {
+	if err := writeStatus(ctx, r.Client, &pmr, orig, false); err != nil {
 		return reconcile.Result{}, err
 	}
 	announceReadiness(r.Recorder, orig.Status.Conditions, &pmr)

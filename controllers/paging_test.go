@@ -117,7 +117,7 @@ func TestEscalationClimbsAndStops(t *testing.T) {
 	var inputs []string
 	for _, d := range decisions.Items {
 		if d.Spec.Point == "escalation" {
-			inputs = append(inputs, string(d.Spec.Input.Raw))
+			inputs = append(inputs, string(d.Spec.Input))
 		}
 	}
 	g.Expect(inputs).To(HaveLen(1))

@@ -494,7 +494,7 @@ func (r *PostmortemReconciler) decisionInputs(ctx context.Context, inc *klaxonv1
 		if d.Spec.Incident != inc.Name || !metav1.IsControlledBy(d, inc) {
 			continue
 		}
-		out[d.Spec.ID] = json.RawMessage(d.Spec.Input.Raw)
+		out[d.Spec.ID] = json.RawMessage(d.Spec.Input)
 	}
 	// Records not stored as objects yet are in status, written ahead.
 	pending, err := incident.Pending(&inc.Status)
@@ -502,7 +502,7 @@ func (r *PostmortemReconciler) decisionInputs(ctx context.Context, inc *klaxonv1
 		return nil, fmt.Errorf("the decisions of %s/%s: %w", inc.Namespace, inc.Name, err)
 	}
 	for _, spec := range pending {
-		out[spec.ID] = json.RawMessage(spec.Input.Raw)
+		out[spec.ID] = json.RawMessage(spec.Input)
 	}
 	return out, nil
 }

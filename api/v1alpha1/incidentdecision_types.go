@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"encoding/json"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -33,12 +35,10 @@ type IncidentDecisionSpec struct {
 	// +kubebuilder:validation:MaxLength=512
 	Summary string `json:"summary,omitempty"`
 
-	// Input the policies saw.
+	// Input the policies saw, as the JSON text they evaluated: replay it with
+	// `kubectl get incdec NAME -o jsonpath='{.spec.input}' | opa eval --stdin-input ...`.
 	// +required
-	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Schemaless
-	// +kubebuilder:validation:Type=object
-	Input apiextensionsv1.JSON `json:"input"`
+	Input JSONText `json:"input"`
 
 	// Output is the merged decision.
 	// +optional
@@ -84,4 +84,27 @@ type IncidentDecisionList struct {
 
 func init() {
 	SchemeBuilder.Register(&IncidentDecision{}, &IncidentDecisionList{})
+}
+
+// JSONText is a JSON document kept as a string. The API server stores and serves it
+// as one value instead of decoding it into a tree of fields it would validate, copy,
+// encode and hold in its watch cache field by field: a decision's input is an
+// incident's worth of fields, and there are two or more records per incident.
+//
+// It also reads the object form that records written before it had.
+// +kubebuilder:validation:Type=string
+type JSONText string
+
+// UnmarshalJSON takes a JSON string, or (older records) any other JSON value as text.
+func (t *JSONText) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*t = JSONText(s)
+		return nil
+	}
+	*t = JSONText(b)
+	return nil
 }

@@ -748,7 +748,6 @@ func (in *IncidentDecisionList) DeepCopyObject() runtime.Object {
 func (in *IncidentDecisionSpec) DeepCopyInto(out *IncidentDecisionSpec) {
 	*out = *in
 	in.Time.DeepCopyInto(&out.Time)
-	in.Input.DeepCopyInto(&out.Input)
 	if in.Output != nil {
 		in, out := &in.Output, &out.Output
 		*out = new(apiextensionsv1.JSON)

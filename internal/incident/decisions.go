@@ -33,7 +33,7 @@ type Decision struct {
 func DecisionSpec(inc *klaxonv1.Incident, d Decision) (klaxonv1.IncidentDecisionSpec, error) {
 	spec := klaxonv1.IncidentDecisionSpec{
 		Incident: inc.Name, Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
-		Summary: truncate(d.Summary), Input: apiextensionsv1.JSON{Raw: d.Input},
+		Summary: truncate(d.Summary), Input: klaxonv1.JSONText(d.Input),
 		Fallback: d.Fallback, Errors: capStrings(d.Errors, 10, 512),
 	}
 	if d.Output != nil {

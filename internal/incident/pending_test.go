@@ -5,16 +5,14 @@ import (
 	"encoding/hex"
 	"testing"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 )
 
 func TestPendingRoundTripAndBound(t *testing.T) {
 	var st klaxonv1.IncidentStatus
 	specs := []klaxonv1.IncidentDecisionSpec{
-		{Incident: "i", Point: "triage", ID: "a", Input: apiextensionsv1.JSON{Raw: []byte(`{"tenant":"t","incident":{"spec":{"title":"x"}}}`)}},
-		{Incident: "i", Point: "escalation", ID: "b", Input: apiextensionsv1.JSON{Raw: []byte(`{"tenant":"t"}`)}},
+		{Incident: "i", Point: "triage", ID: "a", Input: `{"tenant":"t","incident":{"spec":{"title":"x"}}}`},
+		{Incident: "i", Point: "escalation", ID: "b", Input: `{"tenant":"t"}`},
 	}
 	fits, err := SetPending(&st, specs)
 	if err != nil || !fits {
@@ -24,7 +22,7 @@ func TestPendingRoundTripAndBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != "a" || string(got[0].Input.Raw) != string(specs[0].Input.Raw) || got[1].Point != "escalation" {
+	if len(got) != 2 || got[0].ID != "a" || got[0].Input != specs[0].Input || got[1].Point != "escalation" {
 		t.Fatalf("Pending = %+v", got)
 	}
 	if rest := WithoutStored(got, map[string]bool{"a": true}); len(rest) != 1 || rest[0].ID != "b" {
@@ -35,7 +33,7 @@ func TestPendingRoundTripAndBound(t *testing.T) {
 	// as it was.
 	noise := make([]byte, MaxPending)
 	_, _ = rand.Read(noise)
-	big := []klaxonv1.IncidentDecisionSpec{{ID: "c", Input: apiextensionsv1.JSON{Raw: []byte(`"` + hex.EncodeToString(noise) + `"`)}}}
+	big := []klaxonv1.IncidentDecisionSpec{{ID: "c", Input: klaxonv1.JSONText(`"` + hex.EncodeToString(noise) + `"`)}}
 	before := string(st.PendingDecisions)
 	if fits, err := SetPending(&st, big); err != nil || fits {
 		t.Fatalf("SetPending of %d random bytes = %v, %v; want it refused", len(noise), fits, err)

@@ -42,24 +42,41 @@ type remote struct {
 	auth      transport.AuthMethod
 }
 
-// newRemote checks the URL and builds the auth method for its scheme. knownHostsFile is
-// where the ssh host keys are written for the known_hosts parser, which reads files.
-func newRemote(rawURL string, cred Credentials, knownHostsFile string) (*remote, error) {
+// remoteEndpoint parses a remote's URL and applies the rules that need no Secret,
+// for admission and the controller alike: a file remote is an absolute local path,
+// an http(s) one holds no credentials, and the scheme is one Klaxon speaks.
+func remoteEndpoint(rawURL string) (*transport.Endpoint, error) {
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, configError("configure", fmt.Errorf("remote url: %w", err))
+		return nil, fmt.Errorf("remote url: %w", err)
 	}
-	r := &remote{url: rawURL, endpoint: ep}
 	switch ep.Protocol {
 	case "file":
 		if (ep.Host != "" && ep.Host != "localhost") || !filepath.IsAbs(ep.Path) {
-			return nil, configError("configure", fmt.Errorf("file remote %q must be file:// and an absolute path", rawURL))
+			return nil, fmt.Errorf("file remote %q must be file:// and an absolute path", rawURL)
 		}
 	case "http", "https":
 		if ep.User != "" || ep.Password != "" {
 			// Credentials belong in the Secret, where RBAC guards them, not in the spec.
-			return nil, configError("configure", errors.New("remote url must not hold credentials; put them in the Secret"))
+			return nil, errors.New("remote url must not hold credentials; put them in the Secret")
 		}
+	case "ssh":
+	default:
+		return nil, fmt.Errorf("remote url scheme %q is not supported (file, http, https, ssh)", ep.Protocol)
+	}
+	return ep, nil
+}
+
+// newRemote checks the URL and builds the auth method for its scheme. knownHostsFile is
+// where the ssh host keys are written for the known_hosts parser, which reads files.
+func newRemote(rawURL string, cred Credentials, knownHostsFile string) (*remote, error) {
+	ep, err := remoteEndpoint(rawURL)
+	if err != nil {
+		return nil, configError("configure", err)
+	}
+	r := &remote{url: rawURL, endpoint: ep}
+	switch ep.Protocol {
+	case "http", "https":
 		if cred.Username != "" || cred.Password != "" {
 			if ep.Protocol == "http" && !isLoopback(ep.Host) {
 				return nil, configError("configure", errors.New("credentials would travel in clear text over http://; use https://"))
@@ -76,8 +93,6 @@ func newRemote(rawURL string, cred Credentials, knownHostsFile string) (*remote,
 			return nil, configError("configure", err)
 		}
 		r.auth = auth
-	default:
-		return nil, configError("configure", fmt.Errorf("remote url scheme %q is not supported (file, http, https, ssh)", ep.Protocol))
 	}
 	t, err := client.NewClient(ep)
 	if err != nil {

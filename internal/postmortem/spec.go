@@ -3,7 +3,6 @@ package postmortem
 import (
 	"errors"
 	"fmt"
-	"net/url"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -12,8 +11,9 @@ import (
 
 // CheckSpec reports, field by field, what in a PostmortemRepository's spec its schema
 // admits but a commit could not work with: a path template or redaction pattern that
-// does not compile, a URL that does not parse, a branch name git refuses, a forge it
-// cannot reach as configured, an ssh remote or signing without the Secret they need.
+// does not compile, a URL that does not parse, holds credentials or is a relative
+// file path, a branch name git refuses, a forge it cannot reach as configured, an ssh
+// remote or signing without the Secret they need.
 // Admission refuses such a spec; the controller reports it as not Ready.
 func CheckSpec(spec klaxonv1.PostmortemRepositorySpec) []string {
 	var out []string
@@ -23,7 +23,7 @@ func CheckSpec(spec klaxonv1.PostmortemRepositorySpec) []string {
 	if _, err := NewRedactor(spec.Redaction); err != nil {
 		out = append(out, "spec.redaction: "+err.Error())
 	}
-	u, err := url.Parse(spec.URL)
+	ep, err := remoteEndpoint(spec.URL)
 	if err != nil {
 		out = append(out, "spec.url: "+err.Error())
 	}
@@ -46,7 +46,7 @@ func CheckSpec(spec klaxonv1.PostmortemRepositorySpec) []string {
 	}
 	if spec.SecretRef == nil {
 		switch {
-		case u != nil && u.Scheme == "ssh":
+		case ep != nil && ep.Protocol == "ssh":
 			out = append(out, "spec.secretRef: an ssh remote needs a Secret with identity and known_hosts")
 		case spec.Sign:
 			out = append(out, "spec.secretRef: sign needs a Secret with signingKey")

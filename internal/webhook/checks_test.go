@@ -119,6 +119,12 @@ func TestRejectsWhatControllersWouldRefuse(t *testing.T) {
 		{"repository: ssh remote without a Secret", repo("ssh-bare", func(s *klaxonv1.PostmortemRepositorySpec) {
 			s.URL = "ssh://git@git.example.com/acme/postmortems.git"
 		}), "spec.secretRef: an ssh remote needs a Secret"},
+		{"repository: credentials in the URL", repo("inline-credentials", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.URL = "https://deploy:s3cret@git.example.com/acme/postmortems.git"
+		}), "spec.url: remote url must not hold credentials; put them in the Secret"},
+		{"repository: file remote that is no absolute path", repo("relative-file", func(s *klaxonv1.PostmortemRepositorySpec) {
+			s.URL = "file://srv/postmortems.git"
+		}), "must be file:// and an absolute path"},
 		{"repository: signing without a Secret", repo("sign-bare", func(s *klaxonv1.PostmortemRepositorySpec) {
 			s.Sign = true
 		}), "spec.secretRef: sign needs a Secret with signingKey"},

@@ -475,6 +475,7 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 			// evaluation goes, so the stack does not grow.
 		}
 		vm.onOutput = vm.output
+		vm.addMember = func(k, v *ast.Term) { vm.members = append(vm.members, [2]*ast.Term{k, v}) }
 	}
 	defer p.release(vm)
 	vm.cancel = opts.Cancel
@@ -483,6 +484,7 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 		Time:         opts.Time,
 		Cancel:       opts.Cancel,
 		Capabilities: opts.Capabilities,
+		Cache:        vm.cache, // emptied when the last evaluation ended
 	}
 	out := make([]*ast.Term, len(p.plans))
 	locals := vm.stack[:p.maxLocals:p.maxLocals]
@@ -510,6 +512,14 @@ func (p *Program) release(vm *machine) {
 	clear(vm.stack[:vm.high]) // frames are cleared when made; this only lets go of values
 	clear(vm.args)
 	vm.sp, vm.high, vm.steps, vm.result, vm.out, vm.nout, vm.cancel = 0, 0, 0, nil, nil, 0, nil
+	// A builtin's cache is one evaluation's: nothing of it serves the next
+	// input, but its map does.
+	if vm.cache = vm.bctx.Cache; len(vm.cache) > 64 {
+		vm.cache = nil
+	}
+	clear(vm.cache)
+	clear(vm.members)
+	vm.members = vm.members[:0]
 	vm.bctx = topdown.BuiltinContext{}
 	p.pool.Put(vm)
 }
@@ -533,10 +543,18 @@ type machine struct {
 	paths []pathSlot
 	// stack holds the frames of the calls in progress.
 	stack []*ast.Term
-	// terms are where the terms of the composites a plan makes come from.
+	// terms are where the terms of the composites a plan makes come from,
+	// elems the elements of its arrays.
 	terms TermSlab
-	sp    int
-	high  int // the most of stack used since the machine was last released
+	elems termPtrSlab
+	// cache is the builtins' cache map of the last evaluation, emptied.
+	cache builtins.Cache
+	// members holds the members of the objects scans are going over, the
+	// innermost scan's last; addMember is bound once.
+	members   [][2]*ast.Term
+	addMember func(k, v *ast.Term)
+	sp        int
+	high      int // the most of stack used since the machine was last released
 }
 
 // TermSlab hands out terms cut from slabs of 64, one allocation for a score of
@@ -553,6 +571,23 @@ func (s *TermSlab) Term(v ast.Value) *ast.Term {
 	s.free = s.free[1:]
 	t.Value = v
 	return t
+}
+
+// termPtrSlab hands out slices of term pointers cut from slabs of 256:
+// the elements of the arrays a plan makes, a few at a time.
+type termPtrSlab struct{ free []*ast.Term }
+
+// take returns n nil pointers, of capacity n: appending to them copies.
+func (s *termPtrSlab) take(n int) []*ast.Term {
+	if n > 32 {
+		return make([]*ast.Term, n)
+	}
+	if len(s.free) < n {
+		s.free = make([]*ast.Term, 256)
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	return out
 }
 
 // emptySet and emptyObject are what MakeSet and MakeObject put in the new
@@ -701,7 +736,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 		case opMakeArray:
 			locals[s.target] = m.terms.Term(ast.NewArrayWithCapacity(s.index))
 		case opMakeArrayOf:
-			elems := make([]*ast.Term, len(s.args))
+			elems := m.elems.take(len(s.args))
 			for i, a := range s.args {
 				if elems[i] = m.read(a, locals); elems[i] == nil {
 					return 0, fmt.Errorf("%w: append of an undefined value", ErrUnsupported)
@@ -967,9 +1002,19 @@ func (m *machine) scan(s *stmt, locals []*ast.Term) (int, error) {
 			}
 		}
 	case ast.Object:
-		it := x.KeysIterator() // sorted, as topdown enumerates
-		for k, ok := it.Next(); ok; k, ok = it.Next() {
-			if stop, r, err := m.scanOne(s, locals, k, x.Get(k)); stop {
+		// The members, sorted by key as topdown enumerates them, go on
+		// m.members above those of the scans this one is inside; the body
+		// may scan objects too, above them in turn.
+		start := len(m.members)
+		x.Foreach(m.addMember)
+		end := len(m.members)
+		defer func() {
+			clear(m.members[start:])
+			m.members = m.members[:start]
+		}()
+		for i := start; i < end; i++ {
+			kv := m.members[i]
+			if stop, r, err := m.scanOne(s, locals, kv[0], kv[1]); stop {
 				return r, err
 			}
 		}

@@ -141,12 +141,10 @@ type stmt struct {
 	fn      *function
 	bi      *builtinCall
 	args    []operand
-	// cached: a Dot whose source is part of input or data, which no
-	// evaluation changes; its result is remembered by source and key.
 	// path, when not 0, is 1 + the number of the path from input or data
-	// the Dot reads: its result is remembered in that slot.
-	cached bool
-	path   int
+	// a Dot reads with constant keys (see markPureDots): its result is
+	// looked up once per evaluation and remembered in that slot.
+	path int
 }
 
 type builtinCall struct {
@@ -468,7 +466,6 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 		vm = &machine{
 			memo:  make([]*ast.Term, len(p.funcs)),
 			done:  make([]bool, len(p.funcs)),
-			dots:  make(map[dotKey]*ast.Term, 64),
 			paths: make([]pathSlot, p.npaths),
 			stack: make([]*ast.Term, p.maxLocals+p.frameHint),
 			// frameHint is every function's locals: deeper than any
@@ -507,7 +504,6 @@ func (p *Program) Eval(ctx context.Context, opts Options) ([]*ast.Term, error) {
 func (p *Program) release(vm *machine) {
 	clear(vm.memo)
 	clear(vm.done)
-	clear(vm.dots)
 	clear(vm.paths)
 	clear(vm.stack[:vm.high]) // frames are cleared when made; this only lets go of values
 	clear(vm.args)
@@ -537,9 +533,7 @@ type machine struct {
 	out      *ast.Term
 	nout     int
 	onOutput func(*ast.Term) error
-	// dots and paths remember lookups into input and data (see
-	// stmt.cached, stmt.path).
-	dots  map[dotKey]*ast.Term
+	// paths remember lookups into input and data (see stmt.path).
 	paths []pathSlot
 	// stack holds the frames of the calls in progress.
 	stack []*ast.Term
@@ -676,13 +670,6 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 				} else {
 					v = dot(src.Value, key)
 					m.paths[s.path-1] = pathSlot{v: v, done: true}
-				}
-			} else if s.cached && isScalar(key.Value) {
-				k := dotKey{src, key}
-				var seen bool
-				if v, seen = m.dots[k]; !seen {
-					v = dot(src.Value, key)
-					m.dots[k] = v
 				}
 			} else {
 				v = dot(src.Value, key)
@@ -972,18 +959,6 @@ func appended(args []operand, l int) bool {
 type pathSlot struct {
 	v    *ast.Term
 	done bool
-}
-
-// dotKey is a lookup: the looked-up value and the key, by identity. Both
-// are immutable for the evaluation (see markPureDots, isScalar).
-type dotKey struct{ src, key *ast.Term }
-
-func isScalar(v ast.Value) bool {
-	switch v.(type) {
-	case ast.String, ast.Number, ast.Boolean, ast.Null:
-		return true
-	}
-	return false
 }
 
 // scan runs the scan's block for each element of its source, in the order

@@ -8,8 +8,8 @@ import "strconv"
 // so a lookup in them can be remembered. The planner reads input.a.b.c anew
 // in every rule; a lookup whose source is a known path from input or data
 // and whose key is a constant gets that path's slot (stmt.path), looked up
-// once per evaluation; other lookups in pure values are remembered by
-// identity (stmt.cached).
+// once per evaluation. Other lookups are made each time: remembering them
+// by source and key in a map cost more than the lookups it saved.
 //
 // The planner reuses locals from one rule body to the next, so purity is
 // followed statement by statement: a local is pure from a lookup or an
@@ -61,7 +61,6 @@ func (l *linker) markBlock(b *block, pure map[int]int) {
 				s.path = id + 1
 				pure[s.target] = id
 			} else {
-				s.cached = true
 				pure[s.target] = unknownPath
 			}
 		case opAssignVar, opAssignVarOnce:

@@ -8,6 +8,62 @@ import "github.com/open-policy-agent/opa/v1/ast"
 var natives = map[string]func(args []*ast.Term) (*ast.Term, bool){
 	"object.filter": objectFilter,
 	"or":            setUnion,
+	"min":           minOf,
+	"max":           maxOf,
+}
+
+// minOf is min over a non-empty set or array, returning the element OPA's
+// picks rather than a new term of its value: a set's first (its elements
+// are sorted), an array's last least one.
+func minOf(args []*ast.Term) (*ast.Term, bool) {
+	switch x := args[0].Value.(type) {
+	case ast.Set:
+		if x.Len() == 0 {
+			return nil, false
+		}
+		return x.Slice()[0], true
+	case *ast.Array:
+		if x.Len() == 0 {
+			return nil, false
+		}
+		least := x.Elem(0)
+		for i := 1; i < x.Len(); i++ {
+			if e := x.Elem(i); least.Value.Compare(e.Value) >= 0 {
+				least = e
+			}
+		}
+		return least, true
+	}
+	return nil, false
+}
+
+// maxOf is max over a non-empty set or array, as minOf: a set's first
+// greatest element (slices.MaxFunc's pick), an array's last.
+func maxOf(args []*ast.Term) (*ast.Term, bool) {
+	switch x := args[0].Value.(type) {
+	case ast.Set:
+		elems := x.Slice()
+		if len(elems) == 0 {
+			return nil, false
+		}
+		j := len(elems) - 1
+		for j > 0 && elems[j-1].Value.Compare(elems[j].Value) == 0 {
+			j--
+		}
+		return elems[j], true
+	case *ast.Array:
+		if x.Len() == 0 {
+			return nil, false
+		}
+		greatest := x.Elem(0)
+		for i := 1; i < x.Len(); i++ {
+			if e := x.Elem(i); greatest.Value.Compare(e.Value) <= 0 {
+				greatest = e
+			}
+		}
+		return greatest, true
+	}
+	return nil, false
 }
 
 // setUnion is a | b for sets when one of them is empty: the other one, as

@@ -24,6 +24,26 @@ func TestNativesMatchOPA(t *testing.T) {
 			{`["a"]`, `{"a"}`},
 			{`{"a": 1}`, `"a"`},
 		},
+		"min": {
+			{`{3, 1, 2}`},
+			{`[3, 1, 2, 1.0]`},
+			{`["b", "a", ["a"], "a"]`},
+			{`{[2, "x"], [1, "z"], [1, "y"]}`},
+			{`[5, 2]`},
+			{`set()`},
+			{`[]`},
+			{`"a"`},
+		},
+		"max": {
+			{`{3, 1, 2}`},
+			{`[1, 3, 2, 3.0]`},
+			{`[1.0, 1]`},
+			{`{"b", "a", null}`},
+			{`[[1, "a"], [1, "b"], [0, "c"]]`},
+			{`set()`},
+			{`[]`},
+			{`{"a": 1}`},
+		},
 		"or": {
 			{`{1, 2}`, `set()`},
 			{`set()`, `{"a", ["b"]}`},
@@ -51,7 +71,7 @@ func TestNativesMatchOPA(t *testing.T) {
 				t.Errorf("%s%v = %v, OPA's fails: %v", name, ops, got, wantErr)
 				continue
 			}
-			if ast.Compare(got.Value, want.Value) != 0 || got.Hash() != want.Hash() {
+			if ast.Compare(got.Value, want.Value) != 0 || got.Hash() != want.Hash() || got.String() != want.String() {
 				t.Errorf("%s%v = %v, OPA's gives %v", name, ops, got, want)
 			}
 		}

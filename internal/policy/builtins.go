@@ -52,7 +52,9 @@ func builtinKeywords(_ topdown.BuiltinContext, operands []*ast.Term, iter func(*
 	sc := scanPool.Get().(*scan)
 	defer scanPool.Put(sc)
 	sc.reset(len(m.entries))
+	sc.m = m
 	sc.walk(m, operands[1].Value)
+	sc.m = nil
 	if sc.nfound == 0 {
 		return iter(ast.InternedEmptyObject)
 	}
@@ -189,9 +191,17 @@ type scan struct {
 	hit    []bool // hit[i]: entries[i] occurs
 	nfound int
 	key    []byte // the entries found, see matcher.result
+	// m is the matcher of the walk in progress; walkMember walks an
+	// object's member with it, bound once so that walking allocates nothing.
+	m          *matcher
+	walkMember func(_, v *ast.Term)
 }
 
-var scanPool = sync.Pool{New: func() any { return &scan{buf: make([]byte, 0, 512), starts: make([]int, 0, 64)} }}
+var scanPool = sync.Pool{New: func() any {
+	sc := &scan{buf: make([]byte, 0, 512), starts: make([]int, 0, 64)}
+	sc.walkMember = func(_, v *ast.Term) { sc.walk(sc.m, v.Value) }
+	return sc
+}}
 
 func (sc *scan) reset(n int) {
 	sc.hit = slices.Grow(sc.hit[:0], n)[:n]
@@ -207,11 +217,15 @@ func (sc *scan) walk(m *matcher, v ast.Value) {
 	case ast.String:
 		sc.scanString(m, string(x))
 	case *ast.Array:
-		x.Foreach(func(t *ast.Term) { sc.walk(m, t.Value) })
+		for i := range x.Len() {
+			sc.walk(m, x.Elem(i).Value)
+		}
 	case ast.Object:
-		x.Foreach(func(_, t *ast.Term) { sc.walk(m, t.Value) })
+		x.Foreach(sc.walkMember) // sc.m is m
 	case ast.Set:
-		x.Foreach(func(t *ast.Term) { sc.walk(m, t.Value) })
+		for _, t := range x.Slice() { // sorted, as Foreach goes
+			sc.walk(m, t.Value)
+		}
 	}
 }
 

@@ -200,17 +200,16 @@ func checkList(v ast.Value, each func(*ast.Term) error) (ast.Value, error) {
 		set = x
 	case *ast.Array:
 		set = ast.NewSetWithCapacity(x.Len())
-		x.Foreach(func(t *ast.Term) { set.Add(t) })
+		for i := range x.Len() {
+			set.Add(x.Elem(i))
+		}
 	default:
 		return nil, fmt.Errorf("must be a set or an array, got %s", short(v))
 	}
-	var err error
-	set.Until(func(t *ast.Term) bool {
-		err = each(t)
-		return err != nil
-	})
-	if err != nil {
-		return nil, err
+	for _, t := range set.Slice() { // sorted: the problem reported is the least element's
+		if err := each(t); err != nil {
+			return nil, err
+		}
 	}
 	if set.Len() == 0 {
 		return nil, nil

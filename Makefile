@@ -55,7 +55,7 @@ verify: manifests generate ## Fail if codegen changes the tree or code is not go
 		echo "not gofmt-ed:"; echo "$$unformatted"; exit 1; fi
 
 .PHONY: envtest
-envtest: ## Build kube-apiserver, kubectl and etcd into bin/k8s/ (once).
+envtest: ## Build kube-apiserver, kube-controller-manager, kubectl and etcd into bin/k8s/ (once).
 	@hack/setup-envtest.sh >/dev/null
 
 .PHONY: test

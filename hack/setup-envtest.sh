@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the control plane used by tests, `make run` and the end-to-end tests from the
-# Go module proxy: kube-apiserver and kubectl (k8s.io/kubernetes) and etcd, each from a
-# tools module of its own under hack/tools/ so the product's go.mod never requires
-# k8s.io/kubernetes. Binaries land in bin/k8s/<version>/ once; later calls return at
-# once. Prints the directory, ready for KUBEBUILDER_ASSETS.
+# Go module proxy: kube-apiserver, kube-controller-manager and kubectl
+# (k8s.io/kubernetes) and etcd, each from a tools module of its own under hack/tools/
+# so the product's go.mod never requires k8s.io/kubernetes. Binaries land in
+# bin/k8s/<version>/ once; later calls return at once. Prints the directory, ready for
+# KUBEBUILDER_ASSETS.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +13,7 @@ etcd_version=$(sed -n 's|^require go.etcd.io/etcd/server/v3 v||p' "$root/hack/to
 dir="$root/bin/k8s/$k8s_version"
 stamp="$dir/.complete-etcd-$etcd_version"
 
-if [[ -x "$dir/kube-apiserver" && -x "$dir/kubectl" && -x "$dir/etcd" && -f "$stamp" ]]; then
+if [[ -x "$dir/kube-apiserver" && -x "$dir/kube-controller-manager" && -x "$dir/kubectl" && -x "$dir/etcd" && -f "$stamp" ]]; then
   echo "$dir"
   exit 0
 fi
@@ -21,8 +22,8 @@ mkdir -p "$dir"
 # The Kubernetes build is big; keep it quiet unless it fails.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-echo "building kube-apiserver, kubectl $k8s_version and etcd $etcd_version into $dir (a few minutes, once)" >&2
-if ! (cd "$root/hack/tools/k8s" && go build -trimpath -o "$dir/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl) >"$log" 2>&1; then
+echo "building kube-apiserver, kube-controller-manager, kubectl $k8s_version and etcd $etcd_version into $dir (a few minutes, once)" >&2
+if ! (cd "$root/hack/tools/k8s" && go build -trimpath -o "$dir/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl) >"$log" 2>&1; then
   cat "$log" >&2
   exit 1
 fi

@@ -35,9 +35,9 @@ type localConfig struct {
 }
 
 func (c *localConfig) register(fs *flag.FlagSet) {
-	fs.BoolVar(&c.enabled, "local", false, "start an embedded control plane (kube-apiserver and etcd) and run against it; for `make run`")
+	fs.BoolVar(&c.enabled, "local", false, "start an embedded control plane (kube-apiserver, etcd, kube-controller-manager) and run against it; for `make run`")
 	fs.StringVar(&c.dir, "local-dir", localcluster.DefaultDir, "state of the embedded control plane: etcd data, certificates, kubeconfig, notifications.jsonl")
-	fs.StringVar(&c.binaries, "local-binaries", os.Getenv("KUBEBUILDER_ASSETS"), "directory holding kube-apiserver and etcd (hack/setup-envtest.sh prints it)")
+	fs.StringVar(&c.binaries, "local-binaries", os.Getenv("KUBEBUILDER_ASSETS"), "directory holding kube-apiserver, kube-controller-manager and etcd (hack/setup-envtest.sh prints it)")
 	fs.StringVar(&c.crds, "local-crds", "config/crd/bases", "CRD manifests to install")
 	fs.StringVar(&c.samples, "local-samples", "config/samples", "manifests to apply once the control plane is up; empty for none")
 	fs.StringVar(&c.webhooks, "local-webhooks", "config/webhook/manifests.yaml", "webhook configurations to point at this process")

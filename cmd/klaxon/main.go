@@ -1,6 +1,7 @@
 // Command klaxon is the Klaxon controller manager: it reconciles incidents and the
 // declarations of how to respond to them. With --local it first starts an embedded
-// control plane (kube-apiserver and etcd, no Docker) for `make run`.
+// control plane (kube-apiserver, etcd and kube-controller-manager, no Docker) for
+// `make run`.
 package main
 
 import (

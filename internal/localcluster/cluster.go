@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,7 +40,7 @@ type Options struct {
 	// Dir/pki, the admin kubeconfig at Dir/kubeconfig. Default DefaultDir.
 	Dir string
 
-	// BinaryDir holds the kube-apiserver and etcd binaries, as built by
+	// BinaryDir holds the kube-apiserver, kube-controller-manager and etcd binaries, as built by
 	// hack/setup-envtest.sh. Default: the KUBEBUILDER_ASSETS environment variable.
 	BinaryDir string
 
@@ -61,7 +62,8 @@ type Options struct {
 	Out io.Writer
 }
 
-// Cluster is a running kube-apiserver and etcd, children of this process.
+// Cluster is a running kube-apiserver, kube-controller-manager and etcd, children of
+// this process.
 type Cluster struct {
 	kubeconfig string
 	cfg        *rest.Config
@@ -72,6 +74,7 @@ type Cluster struct {
 	unlock    func() // releases Dir/lock
 	etcd      *process
 	apiserver *process
+	manager   *process // kube-controller-manager
 	done      chan struct{}
 
 	stopOnce sync.Once
@@ -79,8 +82,10 @@ type Cluster struct {
 }
 
 // Start starts etcd and kube-apiserver with their state in opts.Dir, waits until the
-// API server is ready, writes Dir/kubeconfig for an admin user, and installs the CRDs
-// of opts.CRDDirs (waiting until they are served).
+// API server is ready, writes Dir/kubeconfig for an admin user, starts
+// kube-controller-manager with the controllers a cluster without nodes needs (see
+// managerControllers), and installs the CRDs of opts.CRDDirs (waiting until they are
+// served).
 //
 // The first start creates a CA, keys and certificates in Dir/pki; later starts reuse
 // them and the data in Dir/etcd, so objects, the kubeconfig, and tokens issued before
@@ -184,8 +189,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		"--service-account-key-file=" + certs.files.saPub,
 		"--service-account-signing-key-file=" + certs.files.saKey,
 		"--service-cluster-ip-range=" + serviceClusterIPRange,
-		// No controller-manager runs, so nothing creates the default ServiceAccount
-		// that this admission plugin would require of every Pod.
+		// The controller manager does not run the serviceaccount controller, so
+		// nothing creates the default ServiceAccount that this admission plugin would
+		// require of every Pod.
 		"--disable-admission-plugins=ServiceAccount",
 		// Nothing reaches the API server through the kubernetes Service, and its
 		// endpoints may not be a loopback address.
@@ -210,6 +216,19 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := writeKubeconfig(c.kubeconfig, server, certs); err != nil {
 		return fail(err)
 	}
+	c.manager, err = startProcess(c.launcher, "kube-controller-manager", filepath.Join(opts.BinaryDir, "kube-controller-manager"), []string{
+		"--kubeconfig=" + c.kubeconfig,
+		"--controllers=" + strings.Join(managerControllers, ","),
+		// One control plane, one manager: nothing to elect.
+		"--leader-elect=false",
+		// Nothing scrapes it; a port of its own would only collide.
+		"--secure-port=0",
+		"--kube-api-qps=50",
+		"--kube-api-burst=100",
+	}, out)
+	if err != nil {
+		return fail(err)
+	}
 	if err := installCRDs(ctx, c.cfg, opts.CRDDirs); err != nil {
 		return fail(err)
 	}
@@ -218,11 +237,19 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		select {
 		case <-c.etcd.done:
 		case <-c.apiserver.done:
+		case <-c.manager.done:
 		}
 		close(c.done)
 	}()
 	return c, nil
 }
+
+// managerControllers are the kube-controller-manager controllers a local control plane
+// runs: what users rely on without thinking of it. The garbage collector deletes what
+// an object owns with it (an Incident's IncidentDecisions and IncidentTimelines), and
+// the namespace controller empties and removes a deleted namespace, which otherwise
+// stays Terminating. There are no nodes, so nothing else has work to do.
+var managerControllers = []string{"garbage-collector-controller", "namespace-controller"}
 
 // withDefaults fills in defaults and checks what Start cannot do without.
 func (o Options) withDefaults() (Options, error) {
@@ -238,9 +265,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.BinaryDir = os.Getenv("KUBEBUILDER_ASSETS")
 	}
 	if o.BinaryDir == "" {
-		return o, errors.New("no directory with kube-apiserver and etcd: set KUBEBUILDER_ASSETS (run hack/setup-envtest.sh, it prints the directory)")
+		return o, errors.New("no directory with kube-apiserver, kube-controller-manager and etcd: set KUBEBUILDER_ASSETS (run hack/setup-envtest.sh, it prints the directory)")
 	}
-	for _, bin := range []string{"etcd", "kube-apiserver"} {
+	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
 		if info, err := os.Stat(filepath.Join(o.BinaryDir, bin)); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
 			return o, fmt.Errorf("no %s binary in %s: run hack/setup-envtest.sh", bin, o.BinaryDir)
 		}
@@ -269,22 +296,22 @@ func (c *Cluster) KubeconfigPath() string {
 	return c.kubeconfig
 }
 
-// Done is closed when etcd or kube-apiserver has exited, after Stop or because it
+// Done is closed when etcd, kube-apiserver or kube-controller-manager has exited, after Stop or because it
 // failed, so a caller can shut down instead of talking to a dead API server. Stop
 // returns the cause.
 func (c *Cluster) Done() <-chan struct{} {
 	return c.done
 }
 
-// Stop stops kube-apiserver, then etcd (SIGTERM, then SIGKILL after 20 seconds),
-// and keeps the state directory for the next Start. It returns an error if either
-// had already exited on its own. Stop is idempotent; later calls return the first
+// Stop stops kube-controller-manager, kube-apiserver, then etcd (SIGTERM, then SIGKILL
+// after 20 seconds), and keeps the state directory for the next Start. It returns an
+// error if any had already exited on its own. Stop is idempotent; later calls return the first
 // result.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
-		// The API server first: it may still be writing to etcd.
+		// Its clients first, then the API server: it may still be writing to etcd.
 		var errs []error
-		for _, p := range []*process{c.apiserver, c.etcd} {
+		for _, p := range []*process{c.manager, c.apiserver, c.etcd} {
 			if p != nil {
 				errs = append(errs, p.stop())
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -178,6 +179,50 @@ func TestRestartKeepsDataAndKubeconfig(t *testing.T) {
 	}
 }
 
+// TestOwnedObjectsAndNamespacesAreCollected: the controller manager's garbage collector
+// deletes what a deleted object owned (as an Incident owns its IncidentDecisions), and
+// its namespace controller finishes a namespace's deletion.
+func TestOwnedObjectsAndNamespacesAreCollected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startCluster(t, testOptions(t))
+	cl := newClient(t, c)
+
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "incident", Namespace: "default"}}
+	if err := cl.Create(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	owned := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "decision", Namespace: "default",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID}}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-gone"}}
+	for _, obj := range []client.Object{owned, ns} {
+		if err := cl.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range []client.Object{owner, ns} {
+		if err := cl.Delete(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, obj := range []client.Object{owned, ns} {
+		for {
+			err := cl.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still there a minute after its owner or itself was deleted (%v)", obj.GetName(), err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
 func TestStartRefusesATakenPort(t *testing.T) {
 	t.Parallel()
 	opts := testOptions(t)
@@ -220,7 +265,7 @@ const helperEnv = "KLAXON_LOCALCLUSTER_HELPER"
 
 // TestParentGoneLeavesNoControlPlane kills a parent that never calls Stop, first
 // with kill -9, then with Ctrl-C (SIGINT to its process group), and checks that etcd
-// and kube-apiserver go with it and that the next start finds its data, port and
+// kube-apiserver and kube-controller-manager go with it and that the next start finds its data, port and
 // directory free.
 func TestParentGoneLeavesNoControlPlane(t *testing.T) {
 	if runtime.GOOS != "linux" {
@@ -254,7 +299,7 @@ func TestParentGoneLeavesNoControlPlane(t *testing.T) {
 		var log []string
 		var children []int
 		for lines.Scan() {
-			if f := strings.Fields(lines.Text()); len(f) == 3 && f[0] == "ready" {
+			if f := strings.Fields(lines.Text()); len(f) == 4 && f[0] == "ready" {
 				for _, pid := range f[1:] {
 					n, _ := strconv.Atoi(pid)
 					children = append(children, n)
@@ -322,6 +367,6 @@ func TestHelperParent(t *testing.T) {
 	if err := newClient(t, c).Create(context.Background(), cm); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Println("ready", c.etcd.cmd.Process.Pid, c.apiserver.cmd.Process.Pid)
+	fmt.Println("ready", c.etcd.cmd.Process.Pid, c.apiserver.cmd.Process.Pid, c.manager.cmd.Process.Pid)
 	time.Sleep(time.Minute) // until the signal; no Stop, no signal handler
 }

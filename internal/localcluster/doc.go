@@ -1,6 +1,7 @@
 // Package localcluster is the embedded control plane behind `make run`: with no
-// cluster and no Docker, it runs kube-apiserver and etcd (built by
-// hack/setup-envtest.sh) as child processes, with their state in a directory
+// cluster and no Docker, it runs kube-apiserver, etcd and kube-controller-manager
+// (its garbage collector and namespace controller; built by hack/setup-envtest.sh) as
+// child processes, with their state in a directory
 // (.klaxon/ by default) so incidents survive a restart, and it installs Klaxon's
 // CRDs. Apply loads manifests such as config/samples, and Sink is a local receiver
 // that prints and records the notifications the controller sends.

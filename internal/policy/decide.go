@@ -16,6 +16,7 @@ func (e *Engine) Triage(ctx context.Context, in TriageInput) (TriageDecision, Re
 		return TriageDecision{}, rec, err
 	}
 	d := triageFrom(m)
+	m.release()
 	rec.setSummary(d.summary())
 	return d, rec, nil
 }
@@ -28,6 +29,7 @@ func (e *Engine) Escalation(ctx context.Context, in EscalationInput) (Escalation
 		return EscalationDecision{}, rec, err
 	}
 	d := escalationFrom(m)
+	m.release()
 	rec.setSummary(d.summary())
 	return d, rec, nil
 }
@@ -47,6 +49,7 @@ func (e *Engine) Notify(ctx context.Context, in NotifyInput) (NotifyDecision, Re
 		return NotifyDecision{}, rec, err
 	}
 	d := notifyFrom(m, in.Groups)
+	m.release()
 	rec.setSummary(d.summary(in.Event))
 	return d, rec, nil
 }
@@ -59,6 +62,7 @@ func (e *Engine) ActionsAllow(ctx context.Context, in ActionInput) (ActionsDecis
 		return ActionsDecision{}, rec, err
 	}
 	d := actionsFrom(m)
+	m.release()
 	rec.setSummary(d.summary(in.Action))
 	return d, rec, nil
 }
@@ -71,6 +75,7 @@ func (e *Engine) AdmissionDeny(ctx context.Context, in AdmissionInput) (Admissio
 		return AdmissionDecision{}, rec, err
 	}
 	d := admissionFrom(m)
+	m.release()
 	rec.setSummary(d.summary(in))
 	return d, rec, nil
 }
@@ -82,6 +87,7 @@ func (e *Engine) Redact(ctx context.Context, in RedactInput) (RedactDecision, Re
 		return RedactDecision{}, rec, err
 	}
 	d := redactFrom(m)
+	m.release()
 	rec.setSummary(d.summary())
 	return d, rec, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -57,6 +58,8 @@ type merged struct {
 	values    []ast.Value
 	decidedBy []string
 	enforced  []bool
+	// store is where newMerged made it, nil for a clone.
+	store *mergedStore
 }
 
 // mergedStore holds a merged decision and its fields' slices in one
@@ -68,11 +71,24 @@ type mergedStore struct {
 	enforced  [maxFields]bool
 }
 
+// mergedStores are reused: a merged decision lives only until the decision
+// method has read its fields.
+var mergedStores = sync.Pool{New: func() any { return new(mergedStore) }}
+
 func newMerged(pi int) *merged {
 	n := len(pointFields[pi])
-	st := new(mergedStore)
-	st.m = merged{pi: pi, values: st.values[:n:n], decidedBy: st.decidedBy[:n:n], enforced: st.enforced[:n:n]}
+	st := mergedStores.Get().(*mergedStore)
+	st.m = merged{pi: pi, values: st.values[:n:n], decidedBy: st.decidedBy[:n:n], enforced: st.enforced[:n:n], store: st}
 	return &st.m
+}
+
+// release gives m back for reuse, keeping nothing of it; m must not be used
+// after. The decision read from it shares no slice of m's.
+func (m *merged) release() {
+	if st := m.store; st != nil {
+		*st = mergedStore{}
+		mergedStores.Put(st)
+	}
 }
 
 func (m *merged) clone() *merged {

@@ -20,6 +20,7 @@ type firstPageResult struct {
 	createErrs int
 	latency    measure.Durations // sink arrival - the instant before the create call
 	createCall measure.Durations // the create call alone
+	afterCall  measure.Durations // sink arrival - the create call's return: Klaxon's own part
 	missing    int
 	sink       sinkCounters // over the measured phase: repeats, duplicates, unparsable bodies
 	cpu        cpuUse
@@ -120,6 +121,7 @@ func (h *harness) firstPage(ctx context.Context, idx int, setting qpsSetting) (*
 			continue
 		}
 		r.latency = append(r.latency, at.Sub(starts[i]))
+		r.afterCall = append(r.afterCall, at.Sub(ends[i]))
 	}
 	r.sink = h.sink.counters().minus(sink0)
 	last, _ := measure.ReadProc(c.Pid())

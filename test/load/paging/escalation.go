@@ -33,17 +33,23 @@ type escalationResult struct {
 	moved      int // deadlines that changed once stored
 	sink       sinkCounters
 
-	rssBase  int64 // VmRSS with the tenants set up, before the first incident
-	rssOpen  int64 // VmRSS with the incidents opened before the window, idle
-	rssMax   int64 // largest VmRSS sampled during the phase
-	rssEnd   int64 // VmRSS after the last page
-	hwm      int64 // VmHWM at the end: the peak over the child's life
-	cpu      cpuUse
-	metrics  measure.Metrics
-	writes   []measure.ResourceCount // kube-apiserver's writes over the phase, everyone's
-	wall     time.Duration
-	profiles []string
-	timeline []timedUse // CPU each second of the measured window
+	rssBase int64 // VmRSS with the tenants set up, before the first incident
+	rssOpen int64 // VmRSS with the incidents opened before the window, idle
+	rssMax  int64 // largest VmRSS sampled during the phase
+	rssEnd  int64 // VmRSS after the last page
+	hwm     int64 // VmHWM at the end: the peak over the child's life
+	// kube-apiserver at the end: its VmRSS, and its garbage collections over the
+	// phase with their stop-the-world pauses (go_gc_duration_seconds); it holds
+	// every incident, record and Event in its watch cache.
+	apiRSS    int64
+	apiGCs    float64
+	apiGCTime time.Duration
+	cpu       cpuUse
+	metrics   measure.Metrics
+	writes    []measure.ResourceCount // kube-apiserver's writes over the phase, everyone's
+	wall      time.Duration
+	profiles  []string
+	timeline  []timedUse // CPU each second of the measured window
 }
 
 // levelResult is how pages arrived, against their deadlines.
@@ -177,7 +183,14 @@ func (h *harness) escalate(ctx context.Context) (*escalationResult, error) {
 	}
 	s1 := h.snap(c)
 	r.metrics = c.Scrape().Minus(m0)
-	r.writes = measure.WritesByResource(h.apiserverMetrics().Minus(a0))
+	a1 := h.apiserverMetrics()
+	r.writes = measure.WritesByResource(a1.Minus(a0))
+	gc := a1.Minus(a0)
+	r.apiGCs = gc.Sum("go_gc_duration_seconds_count")
+	r.apiGCTime = time.Duration(gc.Sum("go_gc_duration_seconds_sum") * float64(time.Second))
+	if p, err := measure.ReadProc(h.apiserver); err == nil {
+		r.apiRSS = p.RSS
+	}
 	r.cpu = s1.since(s0)
 	r.sink = h.sink.counters().minus(sink0)
 	r.moved = dl.moved()

@@ -114,6 +114,8 @@ func printEscalation(w io.Writer, r *escalationResult) {
 	}
 	fmt.Fprintf(w, "  controller memory (VmRSS): %s with the tenants only, %s with %d incidents open and idle, max %s, %s at the end with %d open; VmHWM %s\n",
 		measure.MiB(r.rssBase), measure.MiB(r.rssOpen), r.created-nDue, measure.MiB(r.rssMax), measure.MiB(r.rssEnd), r.created-r.createErrs, measure.MiB(r.hwm))
+	fmt.Fprintf(w, "  kube-apiserver: VmRSS %s at the end; %.0f garbage collections over the phase, %s of stop-the-world pauses\n",
+		measure.MiB(r.apiRSS), r.apiGCs, measure.MS(r.apiGCTime))
 	for _, p := range r.profiles {
 		fmt.Fprintf(w, "  profile: %s\n", p)
 	}

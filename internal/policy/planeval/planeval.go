@@ -122,6 +122,15 @@ const (
 	// path. The engine's data never has a document where a policy has
 	// rules, so it never runs; if it did, topdown would take over.
 	opObjectMerge
+	// opSetAddMin and opSetAddMax keep the least (greatest) element added
+	// to a set only min (max) reads, opUnionMin and opUnionMax compute
+	// min(a | b) (max) without the union, and opAssignDefined takes their
+	// value in place of the call: see fuseAggregates.
+	opSetAddMin
+	opSetAddMax
+	opUnionMin
+	opUnionMax
+	opAssignDefined
 )
 
 // operand is a local (k == nil) or a constant.
@@ -237,6 +246,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 			}
 			foldConstants(fn.blocks)
 			fuseArrays(fn.blocks)
+			fuseAggregates(fn.blocks)
 			stripNops(fn.blocks)
 			l.markPureDots(fn.blocks, fn.params)
 			fn.nlocals = l.maxLocal + 1
@@ -265,6 +275,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 		directResults(pb)
 		foldConstants([]*block{pb})
 		fuseArrays([]*block{pb})
+		fuseAggregates([]*block{pb})
 		stripNops([]*block{pb})
 		l.markPureDots([]*block{pb}, []int{int(ir.Input), int(ir.Data)})
 		p.plans = append(p.plans, pb)
@@ -821,6 +832,32 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			if err := m.addResult(v); err != nil {
 				return 0, err
 			}
+		case opSetAddMin, opSetAddMax:
+			v := m.read(s.a, locals)
+			if v == nil {
+				return 0, fmt.Errorf("%w: add of an undefined value", ErrUnsupported)
+			}
+			acc, err := accumulate(locals[s.target], v, s.op == opSetAddMax)
+			if err != nil {
+				return 0, err
+			}
+			locals[s.target] = acc
+		case opUnionMin, opUnionMax:
+			a, b := m.read(s.args[0], locals), m.read(s.args[1], locals)
+			if a == nil || b == nil {
+				return 0, nil
+			}
+			v, err := unionExtreme(a, b, s.op == opUnionMax)
+			if err != nil {
+				return 0, err
+			}
+			locals[s.target] = v
+		case opAssignDefined:
+			v := m.read(s.a, locals)
+			if v == nil {
+				return 0, nil
+			}
+			locals[s.target] = v
 		case opObjectMerge:
 			return 0, fmt.Errorf("%w: a base document where rules are", ErrUnsupported)
 		default:

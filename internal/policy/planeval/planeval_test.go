@@ -291,3 +291,76 @@ all := {"evens": evens, "big": big, "keys": {k | some k, _ in input.m}, "none": 
 		t.Errorf("the shared empty values changed: %v %v", emptySet, emptyObject)
 	}
 }
+
+// TestMinAndMaxOfSetsNotBuilt checks min and max of comprehensions and
+// unions, which fuseAggregates computes without building the set, and
+// that elements equal but written differently leave the pick to topdown.
+func TestMinAndMaxOfSetsNotBuilt(t *testing.T) {
+	p := mustCompile(t, `package t
+
+a contains x if some x in input.a
+b contains x if some x in input.b
+
+low := min({x | some x in input.a})
+high := max({[x, "k"] | some x in input.a})
+lowest := min(a | b)
+highest := max(a | b)
+seen := count({x | some x in input.a})
+`, "t/low", "t/high", "t/lowest", "t/highest", "t/seen")
+	fused := 0
+	var count func(bs []*block)
+	count = func(bs []*block) {
+		for _, b := range bs {
+			for _, s := range b.stmts {
+				switch s.op {
+				case opSetAddMin, opSetAddMax, opUnionMin, opUnionMax:
+					fused++
+				}
+				count(s.blocks)
+			}
+		}
+	}
+	count(p.plans)
+	for _, f := range p.funcs {
+		count(f.blocks)
+	}
+	if fused != 4 {
+		t.Errorf("%d sets only min or max reads computed without the set, want 4", fused)
+	}
+	cases := []struct {
+		input string
+		want  []string // low, high, lowest, highest, seen; "" undefined
+		tie   bool
+	}{
+		{`{"a": [3, 1, 2], "b": [5, 0]}`, []string{`1`, `[3, "k"]`, `0`, `5`, `3`}, false},
+		{`{"a": [], "b": ["x", "a"]}`, []string{``, ``, `"a"`, `"x"`, `0`}, false},
+		{`{"a": [2, 2, "s"], "b": []}`, []string{`2`, `["s", "k"]`, `2`, `"s"`, `2`}, false},
+		{`{"a": [], "b": []}`, []string{``, ``, ``, ``, `0`}, false},
+		{`{"a": [1], "b": [1.0]}`, nil, true},
+		{`{"a": [1.0, 2, 1], "b": []}`, nil, true},
+	}
+	for _, c := range cases {
+		out, err := eval(t, p, c.input, nil)
+		if c.tie {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Errorf("%s: %v, %v; want it left to topdown", c.input, out, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.input, err)
+		}
+		for i, want := range c.want {
+			if want == "" {
+				if out[i] != nil {
+					t.Errorf("%s: output %d = %v, want undefined", c.input, i, out[i])
+				}
+				continue
+			}
+			w := ast.MustParseTerm(want)
+			if out[i] == nil || out[i].String() != w.String() {
+				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
+			}
+		}
+	}
+}

@@ -10,40 +10,48 @@ import "github.com/open-policy-agent/opa/v1/ast"
 
 // foldConstants rewrites one function's (or plan's) blocks in place.
 func foldConstants(blocks []*block) {
-	f := &folder{muts: map[int]int{}, edges: map[int][]int{}}
+	f := &folder{muts: map[int][]int{}, edges: map[int][]edge{}, pos: map[*stmt]int{}}
 	for _, b := range blocks {
 		f.survey(b)
 	}
 	for _, b := range blocks {
-		f.fold(b)
+		f.fold(b, false)
 	}
 }
 
 type folder struct {
-	// muts counts the statements that change a local's value in place.
-	muts map[int]int
-	// edges[l] are the locals that may share (part of) l's value.
-	edges map[int][]int
+	// n numbers the statements in the order they are written (pos).
+	n   int
+	pos map[*stmt]int
+	// muts[l] are where statements change a local's value in place.
+	muts map[int][]int
+	// edges[l] are the locals that may share (part of) l's value, and
+	// where they come to.
+	edges map[int][]edge
 }
+
+type edge struct{ to, at int }
 
 func (f *folder) survey(b *block) {
 	for i := range b.stmts {
 		s := &b.stmts[i]
+		f.n++
+		f.pos[s] = f.n
 		switch s.op {
 		case opArrayAppend, opObjectInsert, opObjectInsertOnce, opSetAdd:
-			f.muts[s.target]++
+			f.muts[s.target] = append(f.muts[s.target], f.n)
 		case opAssignVar, opAssignVarOnce, opDot:
 			if s.a.k == nil {
-				f.edges[s.a.local] = append(f.edges[s.a.local], s.target)
+				f.edges[s.a.local] = append(f.edges[s.a.local], edge{s.target, f.n})
 			}
 		case opScan:
-			f.edges[s.a.local] = append(f.edges[s.a.local], s.target, s.value)
+			f.edges[s.a.local] = append(f.edges[s.a.local], edge{s.target, f.n}, edge{s.value, f.n})
 		case opCall, opCallBuiltin:
 			// A callee never changes its arguments; a builtin's result may
 			// share them.
 			for _, a := range s.args {
 				if a.k == nil {
-					f.edges[a.local] = append(f.edges[a.local], s.target)
+					f.edges[a.local] = append(f.edges[a.local], edge{s.target, f.n})
 				}
 			}
 		}
@@ -53,23 +61,39 @@ func (f *folder) survey(b *block) {
 	}
 }
 
-// shared says whether a value built in l may be changed through another
-// local it flows to.
-func (f *folder) shared(l int) bool {
+// shared says whether a value built in l, complete at position from, may
+// be changed through another local it flows to. Outside a scan's body,
+// statements run in the order they are written, so only what comes after
+// from can see the value: the planner reuses locals from one rule body to
+// the next, and what an earlier body did with l does not matter. In a
+// scan's body, everything does.
+func (f *folder) shared(l, from int, inLoop bool) bool {
+	type visit struct{ l, from int }
 	seen := map[int]bool{l: true}
-	stack := []int{l}
+	stack := []visit{{l, from}}
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, y := range f.edges[x] {
-			if seen[y] {
+		for _, e := range f.edges[x.l] {
+			if seen[e.to] || (!inLoop && e.at <= x.from) {
 				continue
 			}
-			if f.muts[y] > 0 {
+			if f.mutatedAfter(e.to, e.at, inLoop) {
 				return true
 			}
-			seen[y] = true
-			stack = append(stack, y)
+			seen[e.to] = true
+			stack = append(stack, visit{e.to, e.at})
+		}
+	}
+	return false
+}
+
+// mutatedAfter says whether a statement after position from (in a loop:
+// anywhere) changes l's value in place.
+func (f *folder) mutatedAfter(l, from int, inLoop bool) bool {
+	for _, p := range f.muts[l] {
+		if inLoop || p > from {
+			return true
 		}
 	}
 	return false
@@ -82,14 +106,30 @@ type build struct {
 	inserts []int
 }
 
-func (f *folder) fold(b *block) {
+func (f *folder) fold(b *block, inLoop bool) {
 	consts := map[int]*ast.Term{}
 	builds := map[int]*build{}
 	// finish folds l's build if every change of l was one of its inserts.
 	finish := func(l int) *ast.Term {
 		bd := builds[l]
 		delete(builds, l)
-		if bd == nil || f.muts[l] != len(bd.inserts) || f.shared(l) {
+		if bd == nil {
+			return nil
+		}
+		// Every change of l from the Make on is one of the build's inserts,
+		// and nothing changes the value through a local it flows to.
+		end := f.pos[&b.stmts[bd.at]]
+		if len(bd.inserts) > 0 {
+			end = f.pos[&b.stmts[bd.inserts[len(bd.inserts)-1]]]
+		}
+		from := f.pos[&b.stmts[bd.at]]
+		changes := 0
+		for _, p := range f.muts[l] {
+			if inLoop || p > from {
+				changes++
+			}
+		}
+		if changes != len(bd.inserts) || f.shared(l, end, inLoop) {
 			return nil
 		}
 		t := ast.NewTerm(bd.val)
@@ -176,7 +216,7 @@ func (f *folder) fold(b *block) {
 		// left as the planner wrote it.
 		flush()
 		for _, sub := range s.blocks {
-			f.fold(sub)
+			f.fold(sub, inLoop || s.op == opScan)
 		}
 	}
 	flush()

@@ -364,3 +364,40 @@ seen := count({x | some x in input.a})
 		}
 	}
 }
+
+// TestConstantsInLaterRuleBodies checks tables written in a rule body after
+// bodies that build values of their own (the planner reuses their locals):
+// they are built once, and every evaluation sees them as written.
+func TestConstantsInLaterRuleBodies(t *testing.T) {
+	p := mustCompile(t, `package t
+ranks contains r if {
+	some label in ["severity", "priority"]
+	r := {"high": 1, "low": 3}[input.labels[label]]
+}
+ranks contains {"SEV1": 1, "SEV2": 2}[input.suggested]
+ranks contains n if {
+	some n in {x | some x in input.extra}
+}
+pairs contains p if {
+	p := [input.k, {"a": [1, 2]}]
+}
+`, "t/ranks", "t/pairs")
+	cases := []struct{ input, ranks, pairs string }{
+		{`{"labels": {"severity": "high"}, "suggested": "SEV2", "extra": [7], "k": "x"}`, `{1, 2, 7}`, `{["x", {"a": [1, 2]}]}`},
+		{`{"labels": {"priority": "low"}, "suggested": "SEV1", "extra": [], "k": "y"}`, `{1, 3}`, `{["y", {"a": [1, 2]}]}`},
+		{`{"labels": {}, "extra": [5, 5]}`, `{5}`, `set()`},
+	}
+	for round := range 2 {
+		for _, c := range cases {
+			out, err := eval(t, p, c.input, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range []string{c.ranks, c.pairs} {
+				if w := ast.MustParseTerm(want); out[i] == nil || ast.Compare(out[i].Value, w.Value) != 0 {
+					t.Errorf("round %d, %s: output %d = %v, want %s", round, c.input, i, out[i], want)
+				}
+			}
+		}
+	}
+}

@@ -15,10 +15,12 @@ import (
 //	CallBuiltin or(a, b) -> s;      AssignVar t s; CallBuiltin min(t) -> r
 //
 // (or max) where nothing else in the function reads s or t (or adds to s),
-// and has s keep the least (greatest) element so far instead. Where two elements compare
-// equal without being written the same (1 and 1.0), which one OPA's set
-// keeps depends on its hashing and sorting: Eval then returns an error, and
-// topdown decides.
+// and has s keep the least (greatest) element so far instead. Where two
+// elements compare equal without being written the same (1 and 1.0), which
+// one OPA's set keeps depends on its hashing and sorting: Eval then returns
+// an error, and topdown decides. Likewise min or max of an array literal
+// (max([1, x])) that nothing else reads takes the operands' least
+// (greatest) without the array, as OPA's loop picks it: the last one.
 
 var errTie = fmt.Errorf("%w: min or max of equal elements written differently", ErrUnsupported)
 
@@ -136,6 +138,16 @@ func (u *localUse) fuse(b *block, i int, inLoop bool) {
 		return
 	}
 	t := call.args[0].local
+	if assign.op == opMakeArrayOf && assign.target == t && u.readOnlyBy(t, u.pos[assign], u.pos[call], inLoop) {
+		// min([5, x]): the least of the operands, without the array.
+		op := opMinOf
+		if acc == opSetAddMax {
+			op = opMaxOf
+		}
+		*call = stmt{op: op, args: assign.args, target: call.target}
+		*assign = stmt{op: opNop}
+		return
+	}
 	if assign.op != opAssignVar || assign.target != t || assign.a.k != nil || assign.a.local == t {
 		return
 	}
@@ -227,6 +239,22 @@ func accumulate(cur, v *ast.Term, greatest bool) (*ast.Term, error) {
 		return v, nil
 	}
 	return cur, nil
+}
+
+// extremeOf is min (greatest: max) of the array of elems, as OPA's picks:
+// the last least (greatest) one.
+func extremeOf(elems []*ast.Term, greatest bool) *ast.Term {
+	if len(elems) == 0 {
+		return nil
+	}
+	pick := elems[0]
+	for _, e := range elems[1:] {
+		c := pick.Value.Compare(e.Value)
+		if (!greatest && c >= 0) || (greatest && c <= 0) {
+			pick = e
+		}
+	}
+	return pick
 }
 
 // unionExtreme is min(a | b) (greatest: max) for sets a and b: undefined

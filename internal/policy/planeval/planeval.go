@@ -131,6 +131,10 @@ const (
 	opUnionMin
 	opUnionMax
 	opAssignDefined
+	// opMinOf and opMaxOf are min and max of an array literal's elements,
+	// the array never made (see fuseAggregates).
+	opMinOf
+	opMaxOf
 )
 
 // operand is a local (k == nil) or a constant.
@@ -850,6 +854,23 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			v, err := unionExtreme(a, b, s.op == opUnionMax)
 			if err != nil {
 				return 0, err
+			}
+			locals[s.target] = v
+		case opMinOf, opMaxOf:
+			elems := m.args[:0]
+			for _, a := range s.args {
+				v := m.read(a, locals)
+				if v == nil {
+					clear(elems)
+					return 0, fmt.Errorf("%w: append of an undefined value", ErrUnsupported)
+				}
+				elems = append(elems, v)
+			}
+			m.args = elems
+			v := extremeOf(elems, s.op == opMaxOf)
+			clear(elems)
+			if v == nil {
+				return 0, nil
 			}
 			locals[s.target] = v
 		case opAssignDefined:

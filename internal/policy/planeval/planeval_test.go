@@ -207,7 +207,7 @@ consts := [5, x, null, 2.5, [x, 7], max([1, count([x])])]
 	count = func(bs []*block) {
 		for _, b := range bs {
 			for _, s := range b.stmts {
-				if s.op == opMakeArrayOf {
+				if s.op == opMakeArrayOf || s.op == opMinOf || s.op == opMaxOf { // max([1, ...]) is never made
 					fused++
 				}
 				count(s.blocks)
@@ -397,6 +397,41 @@ pairs contains p if {
 				if w := ast.MustParseTerm(want); out[i] == nil || ast.Compare(out[i].Value, w.Value) != 0 {
 					t.Errorf("round %d, %s: output %d = %v, want %s", round, c.input, i, out[i], want)
 				}
+			}
+		}
+	}
+}
+
+// TestMinAndMaxOfArrayLiterals checks min and max of array literals, which
+// fuseAggregates computes without the array: OPA's loops pick the last of
+// equal elements, 1 or 1.0 as written.
+func TestMinAndMaxOfArrayLiterals(t *testing.T) {
+	p := mustCompile(t, `package t
+lo := min([input.n, 1])
+hi := max([1, input.n])
+clamp := max([1, min([5, input.n])])
+`, "t/lo", "t/hi", "t/clamp")
+	cases := []struct{ input, lo, hi, clamp string }{
+		{`{"n": 1.0}`, `1`, `1.0`, `1.0`},
+		{`{"n": 7}`, `1`, `7`, `5`},
+		{`{"n": -2}`, `-2`, `1`, `1`},
+		{`{"n": "s"}`, `1`, `"s"`, `5`},
+		{`{}`, ``, ``, ``},
+	}
+	for _, c := range cases {
+		out, err := eval(t, p, c.input, nil)
+		if err != nil && c.lo != "" {
+			t.Fatalf("%s: %v", c.input, err)
+		}
+		for i, want := range []string{c.lo, c.hi, c.clamp} {
+			if want == "" {
+				if err == nil && out[i] != nil {
+					t.Errorf("%s: output %d = %v, want undefined", c.input, i, out[i])
+				}
+				continue
+			}
+			if out[i] == nil || out[i].String() != want {
+				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
 			}
 		}
 	}

@@ -53,6 +53,7 @@ func fuseAggregates(blocks []*block) {
 type localUse struct {
 	n           int
 	pos         map[*stmt]int
+	at          []*stmt // at[pos[s]] is s
 	reads, adds map[int][]int
 	writes      map[int][]int
 }
@@ -75,6 +76,10 @@ func (u *localUse) count(b *block) {
 		s := &b.stmts[i]
 		u.n++
 		u.pos[s] = u.n
+		for len(u.at) <= u.n {
+			u.at = append(u.at, nil)
+		}
+		u.at[u.n] = s
 		switch s.op {
 		case opSetAdd:
 			u.adds[s.target] = append(u.adds[s.target], u.n)
@@ -259,14 +264,22 @@ func extremeOf(elems []*ast.Term, greatest bool) *ast.Term {
 
 // unionExtreme is min(a | b) (greatest: max) for sets a and b: undefined
 // (nil) when both are empty.
-func unionExtreme(a, b *ast.Term, greatest bool) (*ast.Term, error) {
-	x, ok := a.Value.(ast.Set)
-	y, ok2 := b.Value.(ast.Set)
-	if !ok || !ok2 {
-		return nil, fmt.Errorf("%w: or of %T and %T", errBuiltin, a.Value, b.Value)
-	}
+// An operand whose bit is set in kept is a set rule's kept element (see
+// extremeRules) when it is not a set: the set of it.
+func unionExtreme(a, b *ast.Term, greatest bool, kept int) (*ast.Term, error) {
 	var cur *ast.Term
-	for _, set := range [2]ast.Set{x, y} {
+	for i, t := range [2]*ast.Term{a, b} {
+		set, ok := t.Value.(ast.Set)
+		if !ok {
+			if kept&(1<<i) == 0 {
+				return nil, fmt.Errorf("%w: or of %T and %T", errBuiltin, a.Value, b.Value)
+			}
+			var err error
+			if cur, err = accumulate(cur, t, greatest); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		elems := set.Slice() // sorted
 		if len(elems) == 0 {
 			continue
@@ -316,4 +329,268 @@ func sameText(a, b ast.Value) bool {
 		return true
 	}
 	return false
+}
+
+// A partial set rule whose value every reader only tests for emptiness
+// (stated == set()) or takes the least (greatest) of in a fused union
+// (min(stated | suggested)) need not be built either. extremeRules finds
+// such rules, whose functions then keep the least (greatest) element added
+// and return it, or an empty set when nothing was added: a union takes the
+// element as the set of it, and an element is never equal to set() (one
+// that is a set itself is left to topdown).
+func extremeRules(p *Program) {
+	type site struct {
+		caller []*block
+		call   *stmt
+	}
+	calls := map[*function][]site{}
+	fromPlans := map[*function]bool{}
+	var collect func(bs []*block, owner []*block, plan bool)
+	collect = func(bs []*block, owner []*block, plan bool) {
+		for _, b := range bs {
+			for i := range b.stmts {
+				s := &b.stmts[i]
+				if s.op == opCall {
+					calls[s.fn] = append(calls[s.fn], site{owner, s})
+					if plan {
+						fromPlans[s.fn] = true
+					}
+				}
+				collect(s.blocks, owner, plan)
+			}
+		}
+	}
+	for _, fn := range p.funcs {
+		collect(fn.blocks, fn.blocks, false)
+	}
+	for _, pl := range p.plans {
+		collect([]*block{pl}, []*block{pl}, true)
+	}
+	uses := map[*stmt]*localUse{} // by a caller's first statement
+	useOf := func(bs []*block) *localUse {
+		key := &bs[0].stmts[0]
+		if u, ok := uses[key]; ok {
+			return u
+		}
+		u := &localUse{reads: map[int][]int{}, adds: map[int][]int{}, pos: map[*stmt]int{}}
+		for _, b := range bs {
+			u.count(b)
+		}
+		uses[key] = u
+		return u
+	}
+	for _, fn := range p.funcs {
+		if !fn.memo || fromPlans[fn] || len(calls[fn]) == 0 {
+			continue
+		}
+		ret, ok := setRule(fn)
+		if !ok {
+			continue
+		}
+		var unions []extremeArg
+		greatest, valid := false, true
+		for _, c := range calls[fn] {
+			if len(c.caller) == 0 || len(c.caller[0].stmts) == 0 {
+				valid = false
+				break
+			}
+			found, ok := extremeReaders(useOf(c.caller), c.caller, c.call)
+			if !ok {
+				valid = false
+				break
+			}
+			for _, u := range found {
+				if len(unions) > 0 && (u.union.op == opUnionMax) != greatest {
+					valid = false
+				}
+				greatest = u.union.op == opUnionMax
+				unions = append(unions, u)
+			}
+		}
+		if !valid {
+			continue
+		}
+		acc := opSetAddMin
+		if greatest {
+			acc = opSetAddMax
+		}
+		fn.blocks[0].stmts[0] = stmt{op: opResetLocal, target: ret}
+		for _, b := range fn.blocks {
+			setAccumulate(b.stmts, ret, acc)
+			for i := range b.stmts {
+				if b.stmts[i].op == opReturn && b.stmts[i].a.local == ret {
+					b.stmts[i].op = opReturnExtreme
+				}
+			}
+		}
+		for _, u := range unions {
+			u.union.index |= 1 << u.arg
+		}
+	}
+}
+
+// setRule says whether fn builds a set in one local, made by its first
+// statement, changed only by SetAdds and read only by its top-level
+// Return: a partial set rule's function.
+func setRule(fn *function) (int, bool) {
+	if len(fn.blocks) < 2 || len(fn.blocks[0].stmts) == 0 || fn.blocks[0].stmts[0].op != opMakeSet {
+		return 0, false
+	}
+	ret := fn.blocks[0].stmts[0].target
+	u := &localUse{reads: map[int][]int{}, adds: map[int][]int{}, pos: map[*stmt]int{}}
+	for _, b := range fn.blocks {
+		u.count(b)
+	}
+	last := fn.blocks[len(fn.blocks)-1]
+	if n := len(last.stmts); n == 0 || last.stmts[n-1].op != opReturn || last.stmts[n-1].a.local != ret {
+		return 0, false
+	}
+	if len(u.reads[ret]) != 1 || len(u.writes[ret]) != 1 || len(u.adds[ret]) == 0 {
+		return 0, false
+	}
+	return ret, true
+}
+
+// extremeArg is a fused union whose operand arg is a set rule's kept
+// element.
+type extremeArg struct {
+	union *stmt
+	arg   int
+}
+
+// extremeReaders says whether every statement that can read the result of
+// call (in the function whose blocks are bs) only tests it for emptiness,
+// right after a constant set() is assigned, or copies it into a local a
+// fused union alone reads; it returns those unions.
+func extremeReaders(u *localUse, bs []*block, call *stmt) ([]extremeArg, bool) {
+	r := call.target
+	from := u.pos[call]
+	var unions []extremeArg
+	ok := true
+	// A statement that writes r in a block, after the call, hides the
+	// call's value from every statement after it in that block: a block
+	// runs its statements in order or leaves.
+	var walk func(bs []*block, inLoop, hidden bool)
+	walk = func(bs []*block, inLoop, hidden bool) {
+		for _, b := range bs {
+			hid := hidden
+			for i := range b.stmts {
+				s := &b.stmts[i]
+				p := u.pos[s]
+				reads := s.a.k == nil && s.a.local == r || s.b.k == nil && s.b.local == r || readsArg(s, r)
+				switch s.op {
+				case opSetAdd, opArrayAppend, opObjectInsert, opObjectInsertOnce:
+					reads = reads || s.target == r // changes the value in place
+				}
+				if reads && !hid && (inLoop || p > from) {
+					switch {
+					case (s.op == opEqual || s.op == opNotEqual) && i > 0 && emptySetAssign(&b.stmts[i-1], s, r):
+					case s.op == opAssignVar && s.a.local == r && u.unionReader(s.target, p, inLoop) != nil:
+						un := u.unionReader(s.target, p, inLoop)
+						unions = append(unions, extremeArg{un, argIndex(un, s.target)})
+					default:
+						ok = false
+					}
+				}
+				walk(s.blocks, inLoop || s.op == opScan, hid)
+				if p > from && s != call && writesTarget(s) && s.target == r {
+					hid = true
+				}
+			}
+		}
+	}
+	walk(bs, false, false)
+	return unions, ok
+}
+
+// unionReader is the fused union that alone reads what the statement at
+// from writes to l, as one of its two operands, or nil.
+func (u *localUse) unionReader(l, from int, inLoop bool) *stmt {
+	var by *stmt
+	for _, p := range u.reads[l] {
+		if !inLoop && p <= from {
+			continue
+		}
+		if by != nil {
+			return nil
+		}
+		by = u.at[p]
+	}
+	if by == nil || (by.op != opUnionMin && by.op != opUnionMax) || argIndex(by, l) < 0 {
+		return nil
+	}
+	for _, p := range u.writes[l] {
+		if p > from && p < u.pos[by] {
+			return nil // what the union reads is another value
+		}
+	}
+	return by
+}
+
+// writesTarget says whether s always writes its target when the block
+// goes on after it (a scan does only when its source has elements).
+func writesTarget(s *stmt) bool {
+	switch s.op {
+	case opSetAdd, opArrayAppend, opObjectInsert, opObjectInsertOnce, opScan, opReturn, opIsDefined, opIsUndefined,
+		opResultSetAdd, opResult, opEqual, opNotEqual, opIsArray, opIsObject, opIsSet, opBlock, opNot, opBreak, opNop,
+		opObjectMerge, opSetAddMin, opSetAddMax, opReturnExtreme:
+		return false
+	}
+	return true
+}
+
+func readsArg(s *stmt, l int) bool {
+	for _, a := range s.args {
+		if a.k == nil && a.local == l {
+			return true
+		}
+	}
+	return false
+}
+
+// argIndex is the index of the only argument of s that is local l, or -1.
+func argIndex(s *stmt, l int) int {
+	at := -1
+	for i, a := range s.args {
+		if a.k == nil && a.local == l {
+			if at >= 0 {
+				return -1
+			}
+			at = i
+		}
+	}
+	return at
+}
+
+// emptySetAssign says whether prev assigns the constant set() to the local
+// eq compares r with.
+func emptySetAssign(prev, eq *stmt, r int) bool {
+	other := eq.b
+	if eq.b.k == nil && eq.b.local == r {
+		other = eq.a
+	}
+	if other.k != nil {
+		set, ok := other.k.Value.(ast.Set)
+		return ok && set.Len() == 0
+	}
+	if prev.op != opAssignVar || prev.target != other.local || prev.a.k == nil {
+		return false
+	}
+	set, ok := prev.a.k.Value.(ast.Set)
+	return ok && set.Len() == 0
+}
+
+// emptySetTerm is what a set rule that keeps its extreme element returns
+// when nothing was added. Nothing changes it.
+var emptySetTerm = ast.NewTerm(ast.NewSet())
+
+// extremeResult is a set rule's value from the element it kept.
+func extremeResult(v *ast.Term) (*ast.Term, error) {
+	if v == nil {
+		return emptySetTerm, nil
+	}
+	if _, isSet := v.Value.(ast.Set); isSet {
+		return nil, fmt.Errorf("%w: a set as the element a set rule keeps", ErrUnsupported)
+	}
+	return v, nil
 }

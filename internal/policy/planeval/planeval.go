@@ -135,6 +135,9 @@ const (
 	// the array never made (see fuseAggregates).
 	opMinOf
 	opMaxOf
+	// opReturnExtreme returns what a set rule kept instead of its set (see
+	// extremeRules).
+	opReturnExtreme
 )
 
 // operand is a local (k == nil) or a constant.
@@ -148,7 +151,7 @@ type stmt struct {
 	a, b, c operand // sources: a (and b, c) as each statement reads them
 	target  int     // the local written, or the key local of a scan
 	value   int     // the value local of a scan
-	index   int     // a break's index, a capacity
+	index   int     // a break's index, a capacity; a fused union's kept operands (see extremeRules)
 	num     *ast.Term
 	blocks  []*block
 	fn      *function
@@ -286,6 +289,7 @@ func fromPolicy(pol *ir.Policy, entrypoints []string) (*Program, error) {
 		p.maxLocals = max(p.maxLocals, l.maxLocal+1)
 	}
 	p.npaths = len(l.pathNames)
+	extremeRules(p)
 	return p, nil
 }
 
@@ -640,6 +644,13 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 		case opReturn:
 			m.result = locals[s.a.local]
 			return retSignal, nil
+		case opReturnExtreme:
+			v, err := extremeResult(locals[s.a.local])
+			if err != nil {
+				return 0, err
+			}
+			m.result = v
+			return retSignal, nil
 		case opCall:
 			v, err := m.call(s, locals)
 			if err != nil {
@@ -851,7 +862,7 @@ func (m *machine) run(b *block, locals []*ast.Term) (int, error) {
 			if a == nil || b == nil {
 				return 0, nil
 			}
-			v, err := unionExtreme(a, b, s.op == opUnionMax)
+			v, err := unionExtreme(a, b, s.op == opUnionMax, s.index)
 			if err != nil {
 				return 0, err
 			}

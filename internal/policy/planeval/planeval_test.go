@@ -436,3 +436,68 @@ clamp := max([1, min([5, input.n])])
 		}
 	}
 }
+
+// TestSetRulesOnlyMinReads checks partial set rules whose readers only test
+// them for emptiness or take the least of a union with them: their
+// functions keep the least element instead of the set (extremeRules), and
+// every output stays what the sets give.
+func TestSetRulesOnlyMinReads(t *testing.T) {
+	p := mustCompile(t, `package t
+a contains x if some x in input.a
+a contains {1} if input.nested
+b contains x if some x in input.b
+quiet if a == set()
+lowest := min(a | b)
+c contains x if some x in input.a
+counted := count(c)
+least := min(c | b)
+`, "t/quiet", "t/lowest", "t/counted", "t/least")
+	kept := map[string]bool{}
+	for _, f := range p.funcs {
+		for _, b := range f.blocks {
+			for _, s := range b.stmts {
+				if s.op == opReturnExtreme {
+					kept[f.name] = true
+				}
+			}
+		}
+	}
+	if len(kept) != 2 || !kept["g0.data.t.a"] || !kept["g0.data.t.b"] {
+		t.Errorf("rules keeping their least element: %v, want a and b (c is counted)", kept)
+	}
+	cases := []struct {
+		input string
+		want  []string // quiet, lowest, counted, least
+		tie   bool
+	}{
+		{`{"a": [3, 1], "b": [2]}`, []string{``, `1`, `2`, `1`}, false},
+		{`{"a": [], "b": [2, "x"]}`, []string{`true`, `2`, `0`, `2`}, false},
+		{`{"a": ["k"], "b": []}`, []string{``, `"k"`, `1`, `"k"`}, false},
+		{`{"a": [], "b": []}`, []string{`true`, ``, `0`, ``}, false},
+		{`{"a": [1], "b": [1.0]}`, nil, true},
+		{`{"a": [], "b": [], "nested": true}`, nil, true},
+	}
+	for _, c := range cases {
+		out, err := eval(t, p, c.input, nil)
+		if c.tie {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Errorf("%s: %v, %v; want it left to topdown", c.input, out, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.input, err)
+		}
+		for i, want := range c.want {
+			if want == "" {
+				if out[i] != nil {
+					t.Errorf("%s: output %d = %v, want undefined", c.input, i, out[i])
+				}
+				continue
+			}
+			if out[i] == nil || out[i].String() != want {
+				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
+			}
+		}
+	}
+}

@@ -28,56 +28,64 @@ import (
 // On a machine other processes share, the wall clock includes waiting for
 // the CPU; the cpu-* figures do not.
 //
-// Measured on 2026-11-27, 14:13 UTC, at 56b5184 (plan evaluator: object
-// scans, array literals and the builtins' cache without allocations of
-// their own, no memo of lookups by source and key, native min and max;
-// klaxon.keywords' walk and the output checks without closures), with
+// Measured on 2026-11-27, 14:38 UTC, at c5226b7, with
 //
 //	go test -c -o /tmp/policy-h.test ./internal/policy/ && cd internal/policy && \
 //		flock /tmp/klaxon-bench.lock /tmp/policy-h.test -test.run='^$' \
 //		-test.bench='Triage|SyntheticPolicyOnly' -test.cpu 1 -test.benchtime=2000x -test.benchmem
 //
-// ten runs of it interleaved with ten of b20a881's binary, on the shared
-// 2-core AMD EPYC VM while other engineers built and ran load tests (load
-// average 2.7-3.2); wall clock, the ten runs' range:
+// twenty runs of it interleaved with twenty of b20a881's binary, on the
+// shared 2-core AMD EPYC VM (load average 1.1-1.5); wall clock, the twenty
+// runs' range:
 //
 //	benchmark            p50 µs    p99 µs    decisions/s     B/op    allocs/op
-//	defaults/uncached    36-54     178-252   12,679-20,232   7,826   99
-//	synthetic/uncached   66-123    293-824   5,325-10,163    11,263  160
-//	layered/uncached     79-139    298-486   5,308-9,216     12,469  185
-//	SyntheticPolicyOnly  34-65     95-196    10,977-25,458   3,104   59
-//	defaults/cached      9-17      56-160    37,932-78,083   2,902   14
-//	synthetic/cached     13-19     59-144    34,159-58,342   3,220   16
-//	layered/cached       15-29     76-186    21,643-44,735   4,586   47
+//	defaults/uncached    25-46     133-245   15,729-26,210   6,045   71
+//	synthetic/uncached   60-111    213-439   6,868-12,484    8,267   114
+//	layered/uncached     68-127    235-473   6,303-11,564    9,474   138
+//	SyntheticPolicyOnly  31-61     80-251    12,091-28,438   1,890   40
+//	defaults/cached      10-17     49-124    42,235-71,650   2,614   13
+//	synthetic/cached     12-20     50-268    27,970-59,530   2,932   15
+//	layered/cached       15-28     61-194    25,423-51,028   4,298   46
 //
-// b20a881 in the same ten slots: defaults/uncached 29-63 / 192-309 µs,
-// 7,976 B, 105 allocs; synthetic/uncached 71-140 / 286-815 µs, 4,946-10,088
-// decisions/s, 11,731 B, 186 allocs; layered/uncached 81-139 / 275-819 µs,
-// 13,032 B, 215 allocs; SyntheticPolicyOnly 37-69 / 110-232 µs, 3,422 B, 78
-// allocs. synthetic/uncached's p99 was over 500 µs in 2 of the 10 new runs
-// (545, 824; the others 293-495) and in 2 of the old (595, 815): the spread
-// is the machine's, and these changes (4% fewer bytes, 14% fewer objects)
-// do not remove it. Against issue 3's targets (p50 <= 150 µs,
-// p99 <= 500 µs, >= 5,000 decisions/s on one core): defaults meets all three
-// in every run; synthetic meets p50 and throughput in every run and p99 in
-// most (8 of 10); layered met p99 in all ten new runs, 6 of 10 old ones.
+// b20a881 in the same twenty slots: defaults/uncached 28-58 / 136-467 µs,
+// 11,787-24,136 decisions/s, 7,976 B, 105 allocs; synthetic/uncached 69-136
+// / 248-557 µs, 5,413-10,698 decisions/s, 11,731 B, 186 allocs;
+// layered/uncached 79-148 / 290-514 µs, 5,562-9,369 decisions/s, 13,032 B,
+// 215 allocs; SyntheticPolicyOnly 35-74 / 90-284 µs, 3,422 B, 78 allocs.
+// synthetic/uncached's p99: median 305 µs (410 before), over 400 in 2 of the
+// 20 runs (413, 439; 10 of 20 before), over 500 in none (2 before);
+// layered's median 352 (429), over 400 in 2 (12). Against issue 3's targets
+// (p50 <= 150 µs, p99 <= 500 µs, >= 5,000 decisions/s on one core): every
+// setup meets all three in all twenty runs.
 //
-// The tail is the garbage collector: with 6-7 MB live, a collection every
-// 6-7 MB allocated (GODEBUG=gctrace=1: 4-5 while 2,000 synthetic decisions
-// run), its mark phase spanning 14-32 ms of wall clock on the one core for
-// 4-6 ms of its own CPU; the decisions in that window pay mark assists in
-// proportion to what they allocate, and are the p99. What a synthetic
-// decision still allocates (memory profile, 11.3 KB): the input's spec as
-// AST 3.5 KB (OPA's objects, a map each; a labels object of nine members
-// outgrows one map group); OPA's sets for partial sets, unions and
-// comprehensions 2.4 KB, about eight per decision at 250-300 B each (the
-// set, its map and group: ast.Set cannot be implemented outside OPA's
-// package, since OPA's own Compare and Union assert its type); the input's
-// JSON for the record 1.1 KB; terms 1 KB; arrays, objects and builtins'
-// results about 1.5 KB; the record's DecidedBy map, the merged decision and
-// the summary about 0.8 KB. Both policies read the whole spec (each passes
-// it, or its source, to a builtin), so building only the parts they read
-// would save nothing here.
+// What changed (d0a3805..c5226b7): the plan evaluator builds no set that
+// is only tested for emptiness or whose least or greatest element is taken
+// (min(stated | suggested), min({k.order | some k in found}), the rules
+// stated and suggested themselves), no array that only min or max reads,
+// and builds constant tables once even in a later rule body (the planner
+// reuses locals from body to body, which the fold had taken for changes);
+// it no longer memoises lookups by source and key (the map cost more than
+// the lookups); object scans, array literals and the builtins' cache stop
+// allocating; min and max are native; klaxon.keywords' walk and the output
+// checks lose their closures; the merged decision comes from a pool.
+//
+// The tail is still the garbage collector: with 6-7 MB live, a collection
+// every 6-7 MB allocated (GODEBUG=gctrace=1: three while 2,000 synthetic
+// decisions run, four or five before), its mark phase spanning 29-33 ms of
+// wall clock on the one core for 6-7 ms of its own CPU; the decisions in
+// that window pay mark assists in proportion to what they allocate, and
+// are the p99. What a synthetic decision still allocates (memory profile,
+// 8.3 KB): the input's spec as AST about 2.5 KB (OPA's objects, a map and
+// its group each; the strings' bytes 0.4 KB; terms); the input's JSON for
+// the record 1.1 KB; the partial sets the fixture's outputs and category
+// scan (categories, stakeholder_groups, runbooks) 0.7 KB; the input's two
+// wrapper objects (input, incident) 0.3 KB; the record's DecidedBy map and
+// summary 0.5 KB; builtins' results, arrays and terms the rest. ast.Set and
+// ast.Object cannot be implemented outside OPA's package (OPA's Compare and
+// Union assert their types), so a set or object that reaches a builtin or
+// a result stays OPA's. Both policies read the whole spec (each passes it,
+// or its source, to a builtin), so building only the parts they read would
+// save nothing here.
 
 const benchPoolSize = 1000
 

@@ -327,11 +327,7 @@ seen := count({x | some x in input.a})
 	if fused != 4 {
 		t.Errorf("%d sets only min or max reads computed without the set, want 4", fused)
 	}
-	cases := []struct {
-		input string
-		want  []string // low, high, lowest, highest, seen; "" undefined
-		tie   bool
-	}{
+	cases := []outputCase{ // want: low, high, lowest, highest, seen
 		{`{"a": [3, 1, 2], "b": [5, 0]}`, []string{`1`, `[3, "k"]`, `0`, `5`, `3`}, false},
 		{`{"a": [], "b": ["x", "a"]}`, []string{``, ``, `"a"`, `"x"`, `0`}, false},
 		{`{"a": [2, 2, "s"], "b": []}`, []string{`2`, `["s", "k"]`, `2`, `"s"`, `2`}, false},
@@ -339,30 +335,7 @@ seen := count({x | some x in input.a})
 		{`{"a": [1], "b": [1.0]}`, nil, true},
 		{`{"a": [1.0, 2, 1], "b": []}`, nil, true},
 	}
-	for _, c := range cases {
-		out, err := eval(t, p, c.input, nil)
-		if c.tie {
-			if !errors.Is(err, ErrUnsupported) {
-				t.Errorf("%s: %v, %v; want it left to topdown", c.input, out, err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", c.input, err)
-		}
-		for i, want := range c.want {
-			if want == "" {
-				if out[i] != nil {
-					t.Errorf("%s: output %d = %v, want undefined", c.input, i, out[i])
-				}
-				continue
-			}
-			w := ast.MustParseTerm(want)
-			if out[i] == nil || out[i].String() != w.String() {
-				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
-			}
-		}
-	}
+	checkOutputs(t, p, cases)
 }
 
 // TestConstantsInLaterRuleBodies checks tables written in a rule body after
@@ -465,11 +438,7 @@ least := min(c | b)
 	if len(kept) != 2 || !kept["g0.data.t.a"] || !kept["g0.data.t.b"] {
 		t.Errorf("rules keeping their least element: %v, want a and b (c is counted)", kept)
 	}
-	cases := []struct {
-		input string
-		want  []string // quiet, lowest, counted, least
-		tie   bool
-	}{
+	cases := []outputCase{ // want: quiet, lowest, counted, least
 		{`{"a": [3, 1], "b": [2]}`, []string{``, `1`, `2`, `1`}, false},
 		{`{"a": [], "b": [2, "x"]}`, []string{`true`, `2`, `0`, `2`}, false},
 		{`{"a": ["k"], "b": []}`, []string{``, `"k"`, `1`, `"k"`}, false},
@@ -477,6 +446,20 @@ least := min(c | b)
 		{`{"a": [1], "b": [1.0]}`, nil, true},
 		{`{"a": [], "b": [], "nested": true}`, nil, true},
 	}
+	checkOutputs(t, p, cases)
+}
+
+// outputCase is an input with the outputs wanted, in entrypoint order ("" for
+// undefined), or tie: the evaluation must be left to topdown.
+type outputCase struct {
+	input string
+	want  []string
+	tie   bool
+}
+
+// checkOutputs evaluates each case and compares the outputs with what it wants.
+func checkOutputs(t *testing.T, p *Program, cases []outputCase) {
+	t.Helper()
 	for _, c := range cases {
 		out, err := eval(t, p, c.input, nil)
 		if c.tie {
@@ -495,7 +478,7 @@ least := min(c | b)
 				}
 				continue
 			}
-			if out[i] == nil || out[i].String() != want {
+			if w := ast.MustParseTerm(want); out[i] == nil || out[i].String() != w.String() {
 				t.Errorf("%s: output %d = %v, want %s", c.input, i, out[i], want)
 			}
 		}

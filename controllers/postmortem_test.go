@@ -106,6 +106,20 @@ func postmortemRepository(ns, name, remote string) *klaxonv1.PostmortemRepositor
 	}
 }
 
+// readyRecords creates the PostmortemRepository "records" in ns on a new bare remote,
+// its spec edited by edit when given, waits until it is Ready, and returns the remote.
+func readyRecords(t *testing.T, g Gomega, ns string, edit func(*klaxonv1.PostmortemRepositorySpec)) string {
+	t.Helper()
+	remote := initBareRemote(t, filepath.Join(t.TempDir(), "records.git"))
+	pmr := postmortemRepository(ns, "records", remote)
+	if edit != nil {
+		edit(&pmr.Spec)
+	}
+	g.Expect(k8sClient.Create(context.Background(), pmr)).To(Succeed())
+	expectReady(g, pmr)
+	return remote
+}
+
 func postmortemCondition(inc *klaxonv1.Incident) *metav1.Condition {
 	return meta.FindStatusCondition(inc.Status.Conditions, klaxonv1.ConditionPostmortemCommitted)
 }
@@ -150,10 +164,7 @@ func TestPostmortemCommittedOnResolve(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	remote := initBareRemote(t, filepath.Join(t.TempDir(), "records.git"))
-	pmr := postmortemRepository(ns, "records", remote)
-	g.Expect(k8sClient.Create(ctx, pmr)).To(Succeed())
-	expectReady(g, pmr)
+	remote := readyRecords(t, g, ns, nil)
 
 	// Management hears of the published post-mortem, and of nothing else.
 	s := newSink(t)
@@ -249,11 +260,10 @@ func TestPostmortemReusedName(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	remote := initBareRemote(t, filepath.Join(t.TempDir(), "records.git"))
-	pmr := postmortemRepository(ns, "records", remote)
 	// No year in the path: the two incidents may resolve on either side of New Year.
-	pmr.Spec.PathTemplate = "records/{{ .Namespace }}/{{ .Name }}.md"
-	g.Expect(k8sClient.Create(ctx, pmr)).To(Succeed())
+	remote := readyRecords(t, g, ns, func(s *klaxonv1.PostmortemRepositorySpec) {
+		s.PathTemplate = "records/{{ .Namespace }}/{{ .Name }}.md"
+	})
 
 	createIncident(g, ns, "outage")
 	resolve(g, ns, "outage", "power")
@@ -329,12 +339,8 @@ func TestPostmortemWaitsForTheRemote(t *testing.T) {
 // remote that someone else committed to after the cache last saw it.
 func TestPostmortemConcurrentRecordsLand(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	ns := newNamespace(t)
-	remote := initBareRemote(t, filepath.Join(t.TempDir(), "records.git"))
-	pmr := postmortemRepository(ns, "records", remote)
-	g.Expect(k8sClient.Create(ctx, pmr)).To(Succeed())
-	expectReady(g, pmr) // the cache has fetched the empty remote
+	remote := readyRecords(t, g, ns, nil) // the cache has fetched the empty remote
 
 	// Someone pushes a README meanwhile: the cache's view is stale.
 	work := filepath.Join(t.TempDir(), "work")

@@ -146,6 +146,21 @@ func TestRestartNeitherLosesNorRepeats(t *testing.T) {
 	defer stop()
 	g.Eventually(func() []arrival { return s.received("bob") }, 10*time.Second, 20*time.Millisecond).Should(HaveLen(1))
 	g.Consistently(func() int { return len(s.received("alice")) + len(s.received("bob")) }, 3*time.Second, 100*time.Millisecond).Should(Equal(2))
+
+	// Level 2 is the last: the timeline says escalation ends there, right after its
+	// page, and does not claim that nobody answered a page a moment old.
+	var types []string
+	var exhausted string
+	var inc klaxonv1.Incident
+	g.Expect(directClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "restart"}, &inc)).To(Succeed())
+	for _, e := range inc.Status.Timeline {
+		types = append(types, e.Type)
+		if e.Type == "EscalationExhausted" {
+			exhausted = e.Message
+		}
+	}
+	g.Expect(types).To(ContainElements("Escalated", "EscalationExhausted"))
+	g.Expect(exhausted).To(Equal("the last level of " + ns + "/default is paged: no further escalation or repeat"))
 }
 
 // startDirectManager runs a manager of its own over the incidents labelled

@@ -209,7 +209,9 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 	st.Escalation = &step.Status
 	w.Next = step.Next
 	if step.Status.Exhausted && !wasExhausted {
-		timeline(st, now, "EscalationExhausted", fmt.Sprintf("every level of %s was paged and nobody acknowledged", ref))
+		// Written with the last level's page, before anyone could answer it: it says
+		// what Klaxon will do next (nothing), not that nobody answered.
+		timeline(st, now, "EscalationExhausted", fmt.Sprintf("the last level of %s is paged: no further escalation or repeat", ref))
 	}
 
 	scope := escalation.Scope{Namespace: ep.Namespace, SystemNamespace: d.opts.SystemNamespace}

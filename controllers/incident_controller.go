@@ -100,7 +100,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	}
 	// Events go out only once the transition is stored, so a failed write never
 	// announces a transition twice.
-	for _, t := range transitions {
+	for _, t := range eventsOf(transitions) {
 		typ := corev1.EventTypeNormal
 		if t.Reason == klaxonv1.ReasonReopened {
 			typ = corev1.EventTypeWarning
@@ -285,6 +285,28 @@ func (r *IncidentReconciler) archiveTimeline(ctx context.Context, inc *klaxonv1.
 	}
 	incident.RecordArchived(&inc.Status, segs, rest)
 	return nil
+}
+
+// eventsOf are the transitions announced as events: all of them, except that the
+// triage of an incident opened (or reopened) in the same reconcile joins that event's
+// message. A new incident is then one event, not two: an alert storm opening hundreds
+// of incidents costs the API server one write less for each, and the timeline keeps
+// both entries.
+func eventsOf(ts []incident.Transition) []incident.Transition {
+	out := make([]incident.Transition, 0, len(ts))
+	opened := -1
+	for _, t := range ts {
+		switch {
+		case t.Reason == klaxonv1.ReasonTriggered || t.Reason == klaxonv1.ReasonReopened:
+			opened = len(out)
+		case t.Reason == incident.ReasonTriaged && opened >= 0:
+			// "incident opened: X (by alertmanager); triaged SEV2; ..."
+			out[opened].Message, out[opened].Actor = eventNote(out[opened])+"; "+t.Message, ""
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // eventNote is the event message for a transition.

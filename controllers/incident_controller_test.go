@@ -56,9 +56,12 @@ func TestIncidentLifecycle(t *testing.T) {
 		g.Expect(got.Status.Severity).To(Equal(klaxonv1.SEV1))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, klaxonv1.ConditionReady)).To(BeTrue())
 		g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, klaxonv1.ConditionAcknowledged)).To(BeTrue())
-		g.Expect(got.Status.Timeline).To(HaveLen(2))
+		g.Expect(got.Status.Timeline).To(HaveLen(3))
 		g.Expect(got.Status.Timeline[0].Type).To(Equal("Triggered"))
 		g.Expect(got.Status.Timeline[1].Type).To(Equal("Triaged"))
+		// Nothing picks an escalation policy for it: the timeline says nobody is paged.
+		g.Expect(got.Status.Timeline[2].Type).To(Equal("NoEscalationPolicy"))
+		g.Expect(got.Status.Timeline[2].Message).To(HavePrefix("no escalation policy: nobody is paged"))
 	}).Should(Succeed())
 
 	updateSpec(g, ns, "db-down", func(i *klaxonv1.Incident) {
@@ -90,7 +93,7 @@ func TestIncidentLifecycle(t *testing.T) {
 	for _, e := range resolved.Status.Timeline {
 		types = append(types, e.Type)
 	}
-	g.Expect(types).To(Equal([]string{"Triggered", "Triaged", "Acknowledged", "StageChanged", "Resolved"}))
+	g.Expect(types).To(Equal([]string{"Triggered", "Triaged", "NoEscalationPolicy", "Acknowledged", "StageChanged", "Resolved"}))
 
 	// Reconciling again changes nothing: no write, so the resourceVersion stays.
 	r := &IncidentReconciler{Client: k8sClient, Recorder: &events.FakeRecorder{}, Engine: engine, Now: time.Now}
@@ -129,6 +132,9 @@ func TestIncidentLifecycle(t *testing.T) {
 		g.Expect(got.Status.ReopenCount).To(Equal(int32(1)))
 		g.Expect(got.Status.State).To(Equal(klaxonv1.StateTriggered))
 		g.Expect(meta.IsStatusConditionFalse(got.Status.Conditions, klaxonv1.ConditionResolved)).To(BeTrue())
+		// A new episode, still without a policy: said again, once.
+		last := got.Status.Timeline[len(got.Status.Timeline)-2:]
+		g.Expect([]string{last[0].Type, last[1].Type}).To(Equal([]string{"Reopened", "NoEscalationPolicy"}))
 	}).Should(Succeed())
 }
 

@@ -173,6 +173,13 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 	st := &inc.Status
 	ref := st.EscalationPolicy
 	if ref == "" {
+		// Said once per episode (reopening resets status.escalation): an incident
+		// that pages nobody must not look like one whose page is on its way.
+		if st.Escalation == nil && st.State == klaxonv1.StateTriggered {
+			st.Escalation = &klaxonv1.EscalationStatus{}
+			timeline(st, now, "NoEscalationPolicy", "no escalation policy: nobody is paged; set spec.escalationPolicyRef, "+
+				"the AlertSource's or Heartbeat's escalationPolicyRef, or a triage rule that picks one")
+		}
 		return nil, nil
 	}
 	ns, name, _ := strings.Cut(ref, "/")

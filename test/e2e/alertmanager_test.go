@@ -98,15 +98,20 @@ receivers:
 	if got := k.mustKubectl("-n", "acme", "get", "incident", name, "-o", "jsonpath={.spec.source.labels.team}"); got != "payments / checkout" {
 		t.Errorf("spec.source.labels.team = %q", got)
 	}
+	// A page, not only the stakeholders' notices: level 1 of the AlertSource's
+	// escalation policy, with an acknowledge link for the responder.
 	eventually(t, 30*time.Second, func() error {
 		data, err := os.ReadFile(filepath.Join(dir, "notifications.jsonl"))
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(string(data), name) || !strings.Contains(string(data), `"event":"Triggered"`) {
-			return fmt.Errorf("no page for %s at the sink yet", name)
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, `"name":"`+name+`"`) && strings.Contains(line, `"event":"Triggered"`) &&
+				strings.Contains(line, `"level":1,`) && strings.Contains(line, `"acknowledge":"http`) {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("no page for %s at the sink yet", name)
 	})
 
 	// Alertmanager repeats nothing new for the same firing alert: still one incident.

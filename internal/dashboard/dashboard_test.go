@@ -39,9 +39,13 @@ func withSteps(inc *klaxonv1.Incident) *klaxonv1.Incident {
 func serve(t *testing.T) *httptest.Server {
 	scheme := runtime.NewScheme()
 	_ = klaxonv1.AddToScheme(scheme)
+	noPolicy := incident("old-sev3", klaxonv1.SEV3, klaxonv1.StateTriggered, "disk filling", time.Hour)
+	noPolicy.Status.Escalation = &klaxonv1.EscalationStatus{} // what the controller keeps when no policy covers it
+	paged := withSteps(incident("sev1", klaxonv1.SEV1, klaxonv1.StateAcknowledged, "region down", time.Minute))
+	paged.Status.Escalation = &klaxonv1.EscalationStatus{Policy: "acme/default", Level: 2}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
-		incident("old-sev3", klaxonv1.SEV3, klaxonv1.StateTriggered, "disk filling", time.Hour),
-		withSteps(incident("sev1", klaxonv1.SEV1, klaxonv1.StateAcknowledged, "region down", time.Minute)),
+		noPolicy,
+		paged,
 		incident("done", klaxonv1.SEV1, klaxonv1.StateResolved, "resolved thing", 2*time.Hour),
 		incident("xss", klaxonv1.SEV4, klaxonv1.StateTriggered, `<script>alert(1)</script>`, time.Second),
 	).Build()
@@ -94,4 +98,21 @@ func TestIncidentPage(t *testing.T) {
 	}
 	body(t, srv.URL+"/incidents/acme/nope", http.StatusNotFound)
 	body(t, srv.URL+"/runbooks/acme/nope", http.StatusNotFound)
+}
+
+// TestListShowsLevelPaged: the Level column is the level paged, and empty for an
+// incident no escalation policy covers (not a level 0).
+func TestListShowsLevelPaged(t *testing.T) {
+	page := body(t, serve(t).URL+"/", http.StatusOK)
+	for title, level := range map[string]string{"region down": "<td>2</td>", "disk filling": "<td></td>"} {
+		i := strings.Index(page, title)
+		if i < 0 {
+			t.Fatalf("no row for %q:\n%s", title, page)
+		}
+		row := page[i:]
+		row = row[:strings.Index(row, "</tr>")]
+		if !strings.Contains(row, level) {
+			t.Errorf("row of %q lacks level cell %s:\n%s", title, level, row)
+		}
+	}
 }

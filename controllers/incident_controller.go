@@ -108,7 +108,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		r.Recorder.Eventf(&inc, nil, typ, t.Reason, "Transition", "%s", eventNote(t))
 	}
 	for _, warn := range work.Warnings {
-		r.Recorder.Eventf(&inc, nil, corev1.EventTypeWarning, "TemplateFailed", "Notify", "%s", warn)
+		r.Recorder.Eventf(&inc, nil, corev1.EventTypeWarning, warn.Reason, "Notify", "%s", warn.Note)
 	}
 
 	// The claims are stored: deliver, then record the results.

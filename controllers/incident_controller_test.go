@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"testing"
 	"time"
 
@@ -117,13 +118,23 @@ func TestIncidentLifecycle(t *testing.T) {
 				}
 			}
 		}
-		g.Expect(reasons).To(Equal(map[string]int{"Triggered": 1, "Acknowledged": 1, "StageChanged": 1, "Resolved": 1}))
+		g.Expect(reasons).To(Equal(map[string]int{"Triggered": 1, "NoEscalationPolicy": 1, "Acknowledged": 1, "StageChanged": 1, "Resolved": 1}))
 	}).Should(Succeed())
 	g.Consistently(func(g Gomega) int {
 		var evs eventsv1.EventList
 		g.Expect(k8sClient.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
 		return len(evs.Items)
-	}, 2*time.Second, 200*time.Millisecond).Should(Equal(4))
+	}, 2*time.Second, 200*time.Millisecond).Should(Equal(5))
+	// That nobody is paged is a Warning: where people watching a cluster look.
+	var evs eventsv1.EventList
+	g.Expect(k8sClient.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
+	for _, e := range evs.Items {
+		want := corev1.EventTypeNormal
+		if e.Reason == "NoEscalationPolicy" {
+			want = corev1.EventTypeWarning
+		}
+		g.Expect(e.Type).To(Equal(want), e.Reason)
+	}
 
 	// Reopen: back to Triggered, counted.
 	updateSpec(g, ns, "db-down", func(i *klaxonv1.Incident) { i.Spec.State = klaxonv1.StateTriggered })

@@ -365,7 +365,7 @@ func (r *PostmortemReconciler) recordCommitted(ctx context.Context, inc *klaxonv
 			"post-mortem record %s committed to %s (branch %s) at revision %s", res.Path, repoKey, res.Branch, res.Commit)
 	}
 	for _, warn := range work.Warnings {
-		r.Recorder.Eventf(inc, nil, corev1.EventTypeWarning, "TemplateFailed", "Notify", "%s", warn)
+		r.Recorder.Eventf(inc, nil, corev1.EventTypeWarning, warn.Reason, "Notify", "%s", warn.Note)
 	}
 	return work, false, nil
 }

@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
 
 // k8sVersion is the directory hack/setup-envtest.sh builds the binaries into.
@@ -64,16 +66,21 @@ func crdDir(t *testing.T) string {
 // port, which a developer's `make run` may be using.
 func testOptions(t *testing.T) Options {
 	t.Helper()
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return Options{
 		Dir:           t.TempDir(),
 		BinaryDir:     binaryDir(t),
 		CRDDirs:       []string{crdDir(t)},
-		APIServerPort: ports[0],
+		APIServerPort: stablePort(t),
 	}
+}
+
+func stablePort(t *testing.T) int {
+	t.Helper()
+	port, err := testenv.StablePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 func startCluster(t *testing.T, opts Options) *Cluster {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
 
 // TestLifecycle is the README's five-minute tour, run as a user would: klaxon --local
@@ -15,7 +17,11 @@ import (
 // its timeline and the on-call status; then a restart that keeps the incident.
 func TestLifecycle(t *testing.T) {
 	dir := t.TempDir()
-	apiPort := freePort(t)
+	// It restarts on the same port below: one no client connection can take meanwhile.
+	apiPort, err := testenv.StablePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	k := startKlaxon(t, dir, apiPort)
 
 	// The samples are applied and every object turns Ready.

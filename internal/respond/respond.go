@@ -125,7 +125,10 @@ func (h *Handler) apply(ctx context.Context, c notify.Claims) (string, int, erro
 			inc.Annotations = map[string]string{}
 		}
 		// Klaxon names the responder; admission trusts it to, and stamps the time.
+		// The at-annotation set afresh is what names them when they made the last
+		// change too (acknowledged, now resolve).
 		inc.Annotations[klaxonv1.AnnotationStateChangedBy] = "Responder/" + c.Responder
+		inc.Annotations[klaxonv1.AnnotationStateChangedAt] = h.Now().UTC().Format(time.RFC3339Nano)
 		if err := h.Client.Update(ctx, &inc); err != nil {
 			status = http.StatusServiceUnavailable
 			return err

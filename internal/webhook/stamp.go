@@ -42,8 +42,14 @@ func (s *Stamper) Handle(_ context.Context, req admission.Request) admission.Res
 	at := s.Now().UTC().Format(time.RFC3339Nano)
 	stamps := map[string]string{}
 	stamp := func(byKey, atKey string) {
-		// A trusted requester that names the actor in this very request keeps it.
-		if !(s.Trusted[user] && inc.Annotations[byKey] != "" && inc.Annotations[byKey] != old.Annotations[byKey]) {
+		// A trusted requester that names the actor in this very request keeps it. It
+		// names them by setting the by-annotation, or, when the actor is the one who
+		// made the last change too (an AlertSource resolving the incident it opened, a
+		// responder resolving what they acknowledged), by setting the at-annotation
+		// afresh beside it; a by-annotation left from an earlier change names nobody.
+		by := inc.Annotations[byKey]
+		named := by != "" && (by != old.Annotations[byKey] || inc.Annotations[atKey] != old.Annotations[atKey])
+		if !s.Trusted[user] || !named {
 			stamps[byKey] = user
 		}
 		stamps[atKey] = at

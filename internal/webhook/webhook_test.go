@@ -65,6 +65,27 @@ func TestStampsWhoAndWhen(t *testing.T) {
 	if got := inc.Annotations[klaxonv1.AnnotationStateChangedBy]; got != "carol" {
 		t.Errorf("trusted request naming carol stamped %q", got)
 	}
+
+	// Carol, who made the last change, reopens it through Klaxon too: the name is the
+	// same, the time set afresh says it is this change's.
+	inc.Spec.State = klaxonv1.StateTriggered
+	inc.Annotations[klaxonv1.AnnotationStateChangedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	if err := as("system:serviceaccount:klaxon-system:klaxon").Update(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	if got := inc.Annotations[klaxonv1.AnnotationStateChangedBy]; got != "carol" {
+		t.Errorf("trusted request naming carol again stamped %q", got)
+	}
+
+	// A trusted change that names nobody (carol's name left from before, no fresh
+	// time) is Klaxon's own.
+	inc.Spec.State = klaxonv1.StateResolved
+	if err := as("system:serviceaccount:klaxon-system:klaxon").Update(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	if got := inc.Annotations[klaxonv1.AnnotationStateChangedBy]; got != "system:serviceaccount:klaxon-system:klaxon" {
+		t.Errorf("a leftover name was kept: stamped %q", got)
+	}
 }
 
 func TestRejectsWhatCannotWork(t *testing.T) {

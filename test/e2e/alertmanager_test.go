@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,19 @@ receivers:
 		state, err := k.kubectl("-n", "acme", "get", "incident", name, "-o", "jsonpath={.spec.state}")
 		if err != nil || state != "Resolved" {
 			return fmt.Errorf("incident %s is %q, not Resolved (%v)", name, state, err)
+		}
+		return nil
+	})
+	// The timeline names the source that opened and resolved it, not Klaxon's own
+	// identity, which made both writes.
+	eventually(t, 30*time.Second, func() error {
+		out, err := k.kubectl("-n", "acme", "get", "incident", name, "-o",
+			`jsonpath={range .status.timeline[?(@.type=="Triggered")]}{.actor}{"\n"}{end}{range .status.timeline[?(@.type=="Resolved")]}{.actor}{"\n"}{end}`)
+		if err != nil {
+			return err
+		}
+		if got := strings.Fields(out); !slices.Equal(got, []string{"AlertSource/prometheus", "AlertSource/prometheus"}) {
+			return fmt.Errorf("opened and resolved by %q, want AlertSource/prometheus twice", got)
 		}
 		return nil
 	})

@@ -29,9 +29,7 @@ const window = 2 * time.Second
 func tenantWithPolicy(t *testing.T, g Gomega, s *sink, people []string, delays []time.Duration) string {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	nc := webhookChannel(ns, "pager")
-	nc.Spec.Webhook.URL = s.srv.URL
-	g.Expect(k8sClient.Create(ctx, nc)).To(Succeed())
+	s.channel(g, ns, "pager")
 	ep := &klaxonv1.EscalationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
 	for i, p := range people {
 		g.Expect(k8sClient.Create(ctx, responder(ns, p, "pager"))).To(Succeed())

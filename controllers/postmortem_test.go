@@ -168,9 +168,7 @@ func TestPostmortemCommittedOnResolve(t *testing.T) {
 
 	// Management hears of the published post-mortem, and of nothing else.
 	s := newSink(t)
-	nc := webhookChannel(ns, "sink")
-	nc.Spec.Webhook.URL = s.srv.URL
-	g.Expect(k8sClient.Create(ctx, nc)).To(Succeed())
+	s.channel(g, ns, "sink")
 	g.Expect(k8sClient.Create(ctx, &klaxonv1.StakeholderGroup{ObjectMeta: metav1.ObjectMeta{Name: "mgmt", Namespace: ns},
 		Spec: klaxonv1.StakeholderGroupSpec{Audience: klaxonv1.AudienceManagement,
 			NotifyOn: []klaxonv1.IncidentEvent{klaxonv1.EventPostmortemPublished},

@@ -159,9 +159,7 @@ func TestRunbookActsWhenIncidentEntersContain(t *testing.T) {
 	actorWithScaleRights(g, ns, "web", "api")
 	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "automation", Namespace: ns},
 		Data: map[string][]byte{"url": []byte(hook.srv.URL + "/isolate"), "signingKey": key}})).To(Succeed())
-	nc := webhookChannel(ns, "status")
-	nc.Spec.Webhook.URL = s.srv.URL
-	g.Expect(k8sClient.Create(ctx, nc)).To(Succeed())
+	s.channel(g, ns, "status")
 	g.Expect(k8sClient.Create(ctx, &klaxonv1.StakeholderGroup{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: ns},
 		Spec: klaxonv1.StakeholderGroupSpec{Audience: klaxonv1.AudienceCustomers,
 			Channels: []klaxonv1.GroupChannel{{ChannelRef: klaxonv1.ObjectReference{Name: "status"}, Address: "status-page"}}}})).To(Succeed())

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/onsi/gomega"
 
 	"github.com/klaxon-ops/klaxon/internal/notify"
 )
@@ -40,6 +43,14 @@ func newSink(t *testing.T, script ...response) *sink {
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// channel creates, in ns, a webhook NotificationChannel named name that posts to
+// s.
+func (s *sink) channel(g Gomega, ns, name string) {
+	nc := webhookChannel(ns, name)
+	nc.Spec.Webhook.URL = s.srv.URL
+	g.Expect(k8sClient.Create(context.Background(), nc)).To(Succeed())
 }
 
 func (s *sink) serve(w http.ResponseWriter, r *http.Request) {

@@ -35,9 +35,7 @@ func TestTemplateFailureFallsBackWithWarning(t *testing.T) {
 	ctx := context.Background()
 	s := newSink(t)
 	ns := newNamespace(t)
-	nc := webhookChannel(ns, "status")
-	nc.Spec.Webhook.URL = s.srv.URL
-	g.Expect(k8sClient.Create(ctx, nc)).To(Succeed())
+	s.channel(g, ns, "status")
 	g.Expect(k8sClient.Create(ctx, &klaxonv1.StakeholderGroup{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: ns},
 		Spec: klaxonv1.StakeholderGroupSpec{Audience: klaxonv1.AudienceCustomers,
 			Channels:  []klaxonv1.GroupChannel{{ChannelRef: klaxonv1.ObjectReference{Name: "status"}, Address: "status-page"}},
@@ -67,9 +65,7 @@ func TestMissingEscalationPolicyWarnsThenPages(t *testing.T) {
 	ctx := context.Background()
 	s := newSink(t)
 	ns := newNamespace(t)
-	nc := webhookChannel(ns, "pager")
-	nc.Spec.Webhook.URL = s.srv.URL
-	g.Expect(k8sClient.Create(ctx, nc)).To(Succeed())
+	s.channel(g, ns, "pager")
 	g.Expect(k8sClient.Create(ctx, responder(ns, "alice", "pager"))).To(Succeed())
 
 	openIncident(g, ns, "db", nil) // follows "default", which does not exist yet

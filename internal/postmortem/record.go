@@ -51,7 +51,7 @@ type Record struct {
 	ReopenCount int32 `yaml:"reopenCount"`
 	// EscalationPolicy in effect, as namespace/name.
 	EscalationPolicy string `yaml:"escalationPolicy,omitempty"`
-	// Escalation is how far the escalation went.
+	// Escalation is how far the escalation went; absent when no level was paged.
 	Escalation *Escalation `yaml:"escalation,omitempty"`
 	// StakeholderGroups that heard about the incident, as namespace/name.
 	StakeholderGroups []string `yaml:"stakeholderGroups,omitempty"`
@@ -270,7 +270,8 @@ func FromIncident(inc *v1alpha1.Incident, history []v1alpha1.TimelineEntry, deci
 		}
 	}
 	rec.Times = incidentTimes(st)
-	if e := st.Escalation; e != nil {
+	// Level 0 is nothing paged: no policy covered the incident, or it never existed.
+	if e := st.Escalation; e != nil && e.Level > 0 {
 		rec.Escalation = &Escalation{Level: e.Level, Cycle: e.Cycle, Exhausted: e.Exhausted}
 	}
 	if a := st.Alerts; a != nil {

@@ -212,3 +212,17 @@ func TestFromIncidentDerivesTimes(t *testing.T) {
 		t.Errorf("times %+v", back.Times)
 	}
 }
+
+// TestFromIncidentWithoutPages: an incident no escalation policy covered (status
+// keeps an empty escalation to say it said so) has no escalation in its record, not
+// a level 0 that reads as paged.
+func TestFromIncidentWithoutPages(t *testing.T) {
+	inc := &v1alpha1.Incident{Status: v1alpha1.IncidentStatus{Escalation: &v1alpha1.EscalationStatus{}}}
+	rendered, err := Render(FromIncident(inc, nil, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rendered), "escalation:") {
+		t.Errorf("record of an incident nobody was paged for has an escalation:\n%s", rendered)
+	}
+}

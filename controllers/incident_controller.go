@@ -299,7 +299,7 @@ func eventsOf(ts []incident.Transition) []incident.Transition {
 		switch {
 		case t.Reason == klaxonv1.ReasonTriggered || t.Reason == klaxonv1.ReasonReopened:
 			opened = len(out)
-		case t.Reason == incident.ReasonTriaged && opened >= 0:
+		case t.Reason == klaxonv1.ReasonTriaged && opened >= 0:
 			// "incident opened: X (by alertmanager); triaged SEV2; ..."
 			out[opened].Message, out[opened].Actor = eventNote(out[opened])+"; "+t.Message, ""
 			continue

@@ -59,6 +59,22 @@ const (
 	// ReasonNotResolved: the incident is open.
 	ReasonNotResolved = "NotResolved"
 
+	// ReasonTriaged: the triage decision point rated the incident (timeline entry
+	// and event).
+	ReasonTriaged = "Triaged"
+
+	// ReasonNoEscalationPolicy: an open incident no escalation policy covers; nobody
+	// is paged (timeline entry and Warning event).
+	ReasonNoEscalationPolicy = "NoEscalationPolicy"
+
+	// ReasonEscalationProblem: the incident's escalation policy, or a target of a
+	// level, cannot be used; nobody is paged for it (timeline entry and Warning event).
+	ReasonEscalationProblem = "EscalationProblem"
+
+	// ReasonTemplateFailed: a stakeholder group's template failed while rendering and
+	// the built-in message went instead (Warning event).
+	ReasonTemplateFailed = "TemplateFailed"
+
 	// ReasonStageChanged: an incident moved to another response stage.
 	ReasonStageChanged = "StageChanged"
 

@@ -181,7 +181,7 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 		// that pages nobody must not look like one whose page is on its way.
 		if st.Escalation == nil && st.State == klaxonv1.StateTriggered {
 			st.Escalation = &klaxonv1.EscalationStatus{}
-			w.problem(st, now, "NoEscalationPolicy", "no escalation policy: nobody is paged; set spec.escalationPolicyRef, "+
+			w.problem(st, now, klaxonv1.ReasonNoEscalationPolicy, "no escalation policy: nobody is paged; set spec.escalationPolicyRef, "+
 				"the AlertSource's or Heartbeat's escalationPolicyRef, or a triage rule that picks one")
 		}
 		return nil, nil
@@ -194,14 +194,14 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 		}
 		if st.Escalation == nil || st.Escalation.Policy != ref {
 			st.Escalation = &klaxonv1.EscalationStatus{Policy: ref}
-			w.problem(st, now, ReasonEscalationProblem, fmt.Sprintf("escalation policy %s not found; nobody is paged until it exists", ref))
+			w.problem(st, now, klaxonv1.ReasonEscalationProblem, fmt.Sprintf("escalation policy %s not found; nobody is paged until it exists", ref))
 		}
 		return nil, nil
 	}
 	if ns != inc.Namespace && ns != d.opts.SystemNamespace {
 		if st.Escalation == nil || st.Escalation.Policy != ref {
 			st.Escalation = &klaxonv1.EscalationStatus{Policy: ref}
-			w.problem(st, now, ReasonEscalationProblem, fmt.Sprintf("escalation policy %s is in another tenant's namespace; nobody is paged", ref))
+			w.problem(st, now, klaxonv1.ReasonEscalationProblem, fmt.Sprintf("escalation policy %s is in another tenant's namespace; nobody is paged", ref))
 		}
 		return nil, nil
 	}
@@ -244,7 +244,7 @@ func (d *Dispatcher) escalate(ctx context.Context, inc *klaxonv1.Incident, w *Wo
 		msg := fmt.Sprintf("level %d (cycle %d, %s): %s %s", pg.Level, pg.Cycle+1, pg.Reason, what, orNobody(names))
 		timeline(st, pg.DueAt, reasonFor(pg.Event), msg)
 		for _, prob := range res.Problems {
-			w.problem(st, pg.DueAt, ReasonEscalationProblem, prob.Error())
+			w.problem(st, pg.DueAt, klaxonv1.ReasonEscalationProblem, prob.Error())
 		}
 	}
 	return step.Pages, nil
@@ -564,7 +564,7 @@ func (d *Dispatcher) send(inc *klaxonv1.Incident, c notify.Candidate, a addresse
 	}
 	msg, warn := d.renderer.Render(a.templates, data)
 	if warn != nil {
-		w.Warnings = append(w.Warnings, Warning{Reason: ReasonTemplateFailed, Note: warn.Error()})
+		w.Warnings = append(w.Warnings, Warning{Reason: klaxonv1.ReasonTemplateFailed, Note: warn.Error()})
 	}
 	return Send{Channel: ch, Route: route, Claimed: *o.Record, Recipient: a.name,
 		Delivery: notify.Delivery{Message: msg, Address: route.Address, Key: notify.DeliveryKey(inc.UID, o.Key),
@@ -674,12 +674,6 @@ func orNobody(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
-
-// Reasons of the Warning events Plan asks for.
-const (
-	ReasonTemplateFailed    = "TemplateFailed"
-	ReasonEscalationProblem = "EscalationProblem"
-)
 
 // problem records something that keeps a page from going out: a timeline entry of
 // type typ, and a Warning event, which is where people watching a cluster look.

@@ -15,9 +15,6 @@ import (
 // DefaultSeverity is the severity of an incident nobody and no policy has rated.
 const DefaultSeverity = klaxonv1.SEV3
 
-// ReasonTriaged is the transition (timeline entry and event) of a triage decision.
-const ReasonTriaged = "Triaged"
-
 // Triage is what the triage decision point decided for an incident.
 type Triage struct {
 	Severity          klaxonv1.Severity
@@ -110,7 +107,7 @@ func ApplyTriage(inc *klaxonv1.Incident, t Triage, at time.Time) []Transition {
 		if len(st.StakeholderGroups) > 0 {
 			msg += "; stakeholders " + strings.Join(st.StakeholderGroups, ", ")
 		}
-		out = append(out, Transition{Reason: ReasonTriaged, At: at, Message: truncate(msg)})
+		out = append(out, Transition{Reason: klaxonv1.ReasonTriaged, At: at, Message: truncate(msg)})
 	}
 	for _, tr := range out {
 		AppendTimeline(st, klaxonv1.TimelineEntry{Time: metav1Time(tr.At), Type: tr.Reason, Message: tr.Message})

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
 
 // TestAlertmanagerOpensAndResolves runs a real Prometheus Alertmanager (v0.28.1, built
@@ -23,7 +21,7 @@ import (
 // alert posted to Alertmanager's API becomes an incident that pages the on-call
 // responder; resolving the alert resolves the incident.
 func TestAlertmanagerOpensAndResolves(t *testing.T) {
-	am := alertmanagerBinary(t)
+	am := installedTool(t, "hack/install-alertmanager.sh")
 	dir := t.TempDir()
 	k := startKlaxon(t, dir, freePort(t))
 	k.mustKubectl("-n", "acme", "patch", "notificationchannel", "local-sink", "--type=merge",
@@ -145,19 +143,6 @@ receivers:
 		}
 		return nil
 	})
-}
-
-// alertmanagerBinary builds Alertmanager into bin/ once and returns its path.
-func alertmanagerBinary(t *testing.T) string {
-	t.Helper()
-	cmd := exec.Command("hack/install-alertmanager.sh")
-	cmd.Dir = testenv.RepoRoot()
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("installing alertmanager: %v", err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // startAlertmanager runs Alertmanager with config, in memory and without clustering,

@@ -162,6 +162,20 @@ func (i *instance) mustKubectl(args ...string) string {
 	return out
 }
 
+// installedTool runs a hack/install-*.sh script, which builds its tool into bin/ once,
+// and returns the binary's path.
+func installedTool(t *testing.T, script string) string {
+	t.Helper()
+	cmd := exec.Command(script)
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", script, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // eventually retries f until it succeeds or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	t.Helper()

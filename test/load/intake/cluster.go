@@ -67,7 +67,7 @@ func startHarness(opts options) (*harness, error) {
 		return h, err
 	}
 	h.kubeconfig = filepath.Join(h.out, "kubeconfig")
-	if err := measure.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
+	if err := testenv.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
 		return h, err
 	}
 	if h.sink, err = newSink(); err != nil {

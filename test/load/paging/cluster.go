@@ -59,7 +59,7 @@ func startHarness(opts options) (*harness, error) {
 		return h, err
 	}
 	h.kubeconfig = filepath.Join(h.out, "kubeconfig")
-	if err := measure.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
+	if err := testenv.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
 		return h, err
 	}
 	if err := h.client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: klaxonv1.DefaultSystemNamespace}}); err != nil {

@@ -4,10 +4,6 @@ import (
 	"context"
 	"net"
 	"time"
-
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // FreeAddr returns a loopback address with a port free right now.
@@ -18,16 +14,6 @@ func FreeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// WriteKubeconfig writes a kubeconfig for cfg, for the controller child process.
-func WriteKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["load"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["load"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["load"] = &clientcmdapi.Context{Cluster: "load", AuthInfo: "load"}
-	kc.CurrentContext = "load"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // WaitIdle waits until the incident controller whose metrics scrape returns has had

@@ -15,6 +15,12 @@ export KUBEBUILDER_ASSETS
 CONTROLLER_GEN_VERSION := v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 
+# Installing into a real cluster (the current kubeconfig context).
+IMG ?= ghcr.io/klaxon-ops/klaxon:$(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/klaxon/Chart.yaml)
+NAMESPACE ?= klaxon-system
+RELEASE ?= klaxon
+HELM_FLAGS ?=
+
 # Go test flags: the suite runs with the race detector; a controller is concurrent code.
 GO_TEST_FLAGS ?= -race -timeout 30m
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml
@@ -88,6 +94,25 @@ build: ## Build the manager into bin/klaxon.
 .PHONY: run
 run: envtest build ## Run Klaxon on an embedded control plane with the samples (state in .klaxon/).
 	$(BIN)/klaxon --local --local-binaries=$(KUBEBUILDER_ASSETS) --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 --zap-encoder=console
+
+##@ Install into a cluster
+
+.PHONY: image
+image: ## Build the image IMG with docker (Dockerfile).
+	docker build -t $(IMG) .
+
+.PHONY: deploy
+deploy: ## Install or upgrade Klaxon (CRDs, RBAC, webhooks, the manager) with the Helm chart into the current kubeconfig context; IMG, NAMESPACE, RELEASE, HELM_FLAGS.
+	@helm=$$(hack/install-helm.sh) && \
+	kubectl=$$(command -v kubectl || { hack/setup-envtest.sh >/dev/null && echo $(KUBECTL); }) && \
+	img='$(IMG)' && \
+	$$kubectl apply --server-side --force-conflicts -f charts/klaxon/crds/ && \
+	$$helm upgrade --install $(RELEASE) charts/klaxon --namespace $(NAMESPACE) --create-namespace \
+		--set image.repository="$${img%:*}" --set image.tag="$${img##*:}" $(HELM_FLAGS)
+
+.PHONY: undeploy
+undeploy: ## Uninstall the release (the CRDs and every incident stay; delete them with kubectl delete -f charts/klaxon/crds/).
+	@helm=$$(hack/install-helm.sh) && $$helm uninstall $(RELEASE) --namespace $(NAMESPACE)
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)

@@ -1,0 +1,568 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/klaxon-ops/klaxon/internal/testenv"
+)
+
+// TestDeployInstallsAWorkingKlaxon installs Klaxon the way DESIGN.md's `make deploy`
+// does (the Helm chart, charts/klaxon) into a real kube-apiserver that has nothing of
+// Klaxon's, then runs the klaxon binary as the chart's pod would: as the chart's
+// ServiceAccount (a token from the TokenRequest API, so only the chart's RBAC counts),
+// with the Deployment's arguments and the chart's webhook certificate, and kube-apiserver
+// calling the admission webhooks through the chart's Service. There is no kubelet here,
+// so the test stands in for it: it starts the process and publishes its address as the
+// Service's endpoint, which is all kube-apiserver needs to reach it.
+func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
+	hostIP := nonLoopbackIPv4(t)
+	env := testenv.New(func(e *envtest.Environment) {
+		e.CRDDirectoryPaths, e.ErrorIfCRDPathMissing = nil, false
+		// Resolve a webhook Service to its endpoints, as a cluster without kube-proxy
+		// on the control plane needs; the endpoint is this process.
+		e.ControlPlane.GetAPIServer().Configure().Set("enable-aggregator-routing", "true")
+	})
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(testenv.StartError(err))
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	admin := kubernetes.NewForConfigOrDie(cfg)
+	dir := t.TempDir()
+	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	if err := testenv.WriteKubeconfig(cfg, adminKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := func(args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(testenv.AssetsDir(), "kubectl"), append([]string{"--kubeconfig", adminKubeconfig}, args...)...)
+		cmd.Dir = testenv.RepoRoot()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	webhookPort := freePort(t)
+	externalURL := "http://" + httpAddr
+
+	// make deploy, as a user runs it against the current kubeconfig context.
+	deploy := exec.CommandContext(ctx, "make", "deploy", "IMG=registry.example/klaxon:e2e", "NAMESPACE=klaxon-system",
+		"HELM_FLAGS=--set externalURL="+externalURL)
+	deploy.Dir = testenv.RepoRoot()
+	deploy.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
+	if out, err := deploy.CombinedOutput(); err != nil {
+		t.Fatalf("make deploy: %v\n%s", err, out)
+	}
+
+	// What the chart installed: every CRD, served.
+	crdFiles, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "*.yaml"))
+	if out, err := kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", "charts/klaxon/crds/"); err != nil {
+		t.Fatalf("CRDs not established: %v\n%s", err, out)
+	}
+	if out, _ := kubectl("api-resources", "--api-group=klaxon.dev", "-o", "name"); len(strings.Fields(out)) != len(crdFiles) {
+		t.Fatalf("klaxon.dev serves %d resources, want the %d of config/crd/bases:\n%s", len(strings.Fields(out)), len(crdFiles), out)
+	}
+	deployment, err := admin.AppsV1().Deployments("klaxon-system").Get(ctx, "klaxon", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := deployment.Spec.Template.Spec
+	if len(pod.Containers) != 1 || pod.Containers[0].Image != "registry.example/klaxon:e2e" {
+		t.Fatalf("containers %+v, want one running registry.example/klaxon:e2e", pod.Containers)
+	}
+	args := pod.Containers[0].Args
+	for _, want := range []string{"--leader-elect", "--system-namespace=klaxon-system", "--leader-election-namespace=klaxon-system",
+		"--kube-api-qps=50", "--kube-api-burst=100", "--external-url=" + externalURL} {
+		if !slices.Contains(args, want) {
+			t.Errorf("the manager's arguments %q lack %s", args, want)
+		}
+	}
+	// Every directory the manager is told to use is a volume: the root file system
+	// is read-only.
+	mounts := map[string]bool{}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounts[m.MountPath] = true
+	}
+	for _, flag := range []string{"--webhook-cert-dir", "--postmortem-cache-dir"} {
+		if p := flagValue(args, flag); p == "" || !mounts[p] {
+			t.Errorf("%s=%q is not a mounted volume (mounts %v)", flag, p, mounts)
+		}
+	}
+	secret, err := admin.CoreV1().Secrets("klaxon-system").Get(ctx, "klaxon-webhook-cert", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"klaxon-validating"} {
+		vwc, err := admin.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range vwc.Webhooks {
+			if string(w.ClientConfig.CABundle) != string(secret.Data["ca.crt"]) || w.ClientConfig.Service == nil || w.ClientConfig.Service.Name != "klaxon-webhook" {
+				t.Errorf("webhook %s: clientConfig %+v does not name the chart's Service and CA", w.Name, w.ClientConfig.Service)
+			}
+		}
+	}
+
+	// The pod's stand-in: the webhook Service's endpoint is this machine.
+	publishEndpoint(ctx, t, admin, hostIP, webhookPort)
+
+	// The pod's identity: the chart's ServiceAccount, nothing more.
+	tok, err := admin.CoreV1().ServiceAccounts("klaxon-system").CreateToken(ctx, pod.ServiceAccountName,
+		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saKubeconfig := filepath.Join(dir, "serviceaccount.kubeconfig")
+	if err := testenv.WriteKubeconfig(&rest.Config{Host: cfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData}, BearerToken: tok.Status.Token}, saKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	certDir := filepath.Join(dir, "webhook-certs")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range secret.Data {
+		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// The chart's arguments; only the ports (shared with the other tests on this
+	// machine) and the volumes' paths are this process's own.
+	runArgs := overrideFlags(args, map[string]string{
+		"--metrics-bind-address":      "0",
+		"--health-probe-bind-address": probeAddr,
+		"--http-bind-address":         httpAddr,
+		"--webhook-port":              fmt.Sprint(webhookPort),
+		"--webhook-cert-dir":          certDir,
+		"--postmortem-cache-dir":      filepath.Join(dir, "cache"),
+	})
+	log := &lockedBuffer{}
+	manager := exec.Command(klaxonBin, runArgs...)
+	manager.Env = append(os.Environ(), "KUBECONFIG="+saKubeconfig)
+	manager.Stdout, manager.Stderr = log, log
+	if err := manager.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = manager.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = manager.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			_ = manager.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("klaxon's log:\n%s", log.String())
+		}
+	})
+	eventually(t, 2*time.Minute, func() error {
+		select {
+		case <-exited:
+			t.Fatalf("klaxon exited:\n%s", log.String())
+		default:
+		}
+		resp, err := http.Get("http://" + probeAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+	// Leader election with the chart's Role in the release namespace.
+	eventually(t, time.Minute, func() error {
+		lease, err := admin.CoordinationV1().Leases("klaxon-system").Get(ctx, "klaxon.klaxon.dev", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return fmt.Errorf("lease %s has no holder", lease.Name)
+		}
+		return nil
+	})
+	// The respond links' keys: created by Klaxon in the system namespace.
+	if _, err := admin.CoreV1().Secrets("klaxon-system").Get(ctx, flagValue(args, "--respond-keys-secret"), metav1.GetOptions{}); err != nil {
+		t.Errorf("the respond keys' Secret: %v", err)
+	}
+
+	// A tenant, declared by its administrator: every object passes the validating
+	// webhook, which fails closed, so this only works through the chart's Service.
+	sink := newPageSink(t)
+	tenant := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata: {name: acme}
+---
+apiVersion: klaxon.dev/v1alpha1
+kind: NotificationChannel
+metadata: {name: pager, namespace: acme}
+spec:
+  type: webhook
+  webhook: {url: %q}
+---
+apiVersion: klaxon.dev/v1alpha1
+kind: Responder
+metadata: {name: alice, namespace: acme}
+spec:
+  displayName: Alice Andersen
+  timeZone: Europe/Berlin
+  contactMethods:
+  - {name: pager, channelRef: {name: pager}, address: alice}
+---
+apiVersion: klaxon.dev/v1alpha1
+kind: EscalationPolicy
+metadata: {name: default, namespace: acme}
+spec:
+  levels:
+  - delay: 0s
+    targets: [{kind: Responder, name: alice}]
+`, sink.URL)
+	eventually(t, time.Minute, func() error {
+		out, err := kubectlStdin(adminKubeconfig, tenant, "apply", "-f", "-")
+		if err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		return nil
+	})
+	// An invalid manifest is refused at admission, with the webhook's reason.
+	bad := strings.Replace(strings.Split(tenant, "---\n")[2], "name: alice", "name: mallory", 1)
+	bad = strings.Replace(bad, "Europe/Berlin", "Mars/Olympus_Mons", 1)
+	if out, err := kubectlStdin(adminKubeconfig, bad, "apply", "-f", "-"); err == nil || !strings.Contains(out, "unknown time zone") {
+		t.Errorf("a Responder in an unknown time zone was not refused by the webhook: %v\n%s", err, out)
+	}
+
+	// An incident pages the responder through the channel, with links to act on.
+	inc := `apiVersion: klaxon.dev/v1alpha1
+kind: Incident
+metadata: {name: checkout-down, namespace: acme}
+spec:
+  title: checkout returns 500s
+  severity: SEV1
+  service: checkout
+  escalationPolicyRef: {name: default}
+`
+	if out, err := kubectlStdin(adminKubeconfig, inc, "create", "-f", "-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// The mutating webhook stamped who opened it.
+	if by, _ := kubectl("-n", "acme", "get", "incident", "checkout-down", "-o", `jsonpath={.metadata.annotations.klaxon\.dev/state-changed-by}`); by == "" {
+		t.Errorf("the incident was not stamped by the mutating webhook")
+	}
+	var page string
+	eventually(t, time.Minute, func() error {
+		for _, body := range sink.bodies() {
+			if strings.Contains(body, `"name":"checkout-down"`) && strings.Contains(body, `"level":1,`) {
+				page = body
+				return nil
+			}
+		}
+		return fmt.Errorf("no page at the sink yet (%d requests)", len(sink.bodies()))
+	})
+	ack := regexp.MustCompile(`"acknowledge":"([^"]+)"`).FindStringSubmatch(page)
+	if ack == nil || !strings.HasPrefix(ack[1], externalURL+"/api/v1/respond/") {
+		t.Fatalf("the page has no acknowledge link under %s:\n%s", externalURL, page)
+	}
+	// The link acknowledges as alice, through the chart's RBAC.
+	resp, err := http.Post(strings.ReplaceAll(ack[1], `\u0026`, "&"), "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("acknowledging through the link: %s", resp.Status)
+	}
+	eventually(t, 30*time.Second, func() error {
+		state, err := kubectl("-n", "acme", "get", "incident", "checkout-down", "-o", "jsonpath={.spec.state} {.spec.acknowledgedBy}")
+		if err != nil || !strings.HasPrefix(state, "Acknowledged ") || !strings.Contains(state, "alice") {
+			return fmt.Errorf("incident is %q (%v), want Acknowledged by alice", state, err)
+		}
+		return nil
+	})
+
+	// The chart's RBAC covered everything Klaxon did.
+	if strings.Contains(log.String(), "forbidden") {
+		t.Errorf("klaxon was refused something with the chart's RBAC:\n%s", log.String())
+	}
+
+	// make undeploy removes the release and leaves the CRDs and the incidents.
+	undeploy := exec.CommandContext(ctx, "make", "undeploy", "NAMESPACE=klaxon-system")
+	undeploy.Dir = testenv.RepoRoot()
+	undeploy.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
+	if out, err := undeploy.CombinedOutput(); err != nil {
+		t.Fatalf("make undeploy: %v\n%s", err, out)
+	}
+	if _, err := admin.AppsV1().Deployments("klaxon-system").Get(ctx, "klaxon", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Deployment is still there after make undeploy: %v", err)
+	}
+	if out, err := kubectl("-n", "acme", "get", "incident", "checkout-down", "-o", "name"); err != nil {
+		t.Errorf("the incident did not survive make undeploy: %v\n%s", err, out)
+	}
+}
+
+// nonLoopbackIPv4 is an address of this machine that an Endpoints object may hold
+// (the API server refuses loopback ones).
+func nonLoopbackIPv4(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	t.Fatalf("this machine has no non-loopback IPv4 address to publish as the webhook Service's endpoint: %v", addrs)
+	return ""
+}
+
+// publishEndpoint does what the EndpointSlice controller does for a ready pod: the
+// webhook Service's port "webhook" is ip:port.
+func publishEndpoint(ctx context.Context, t *testing.T, c kubernetes.Interface, ip string, port int) {
+	t.Helper()
+	if _, err := c.DiscoveryV1().EndpointSlices("klaxon-system").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "klaxon-webhook-test", Labels: map[string]string{discoveryv1.LabelServiceName: "klaxon-webhook"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("webhook"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flagValue is the value of --name=value in args.
+func flagValue(args []string, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// overrideFlags replaces the values of the named flags in args, and adds those
+// args lack.
+func overrideFlags(args []string, with map[string]string) []string {
+	out := make([]string, 0, len(args)+len(with))
+	seen := map[string]bool{}
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if v, ok := with[name]; ok {
+			a, seen[name] = name+"="+v, true
+		}
+		out = append(out, a)
+	}
+	for name, v := range with {
+		if !seen[name] {
+			out = append(out, name+"="+v)
+		}
+	}
+	return out
+}
+
+// kubectlStdin runs the real kubectl with input on its standard input.
+func kubectlStdin(kubeconfig, input string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(testenv.AssetsDir(), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// pageSink is a webhook receiver that keeps every body it was sent.
+type pageSink struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newPageSink(t *testing.T) *pageSink {
+	s := &pageSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.seen = append(s.seen, string(body))
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *pageSink) bodies() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
+}
+
+// TestInstallManifestsCanRunTheManager checks both ways to install — the Helm chart
+// (`make deploy`) and config/default (kustomize) — for what the manager's pod needs
+// with a read-only root file system: every directory it is told to use is a mounted
+// volume, every port it listens on is a declared container port the probes and
+// Services name, and several replicas elect a leader. With cert-manager the chart asks
+// it for the webhook certificate and has the CA injected.
+func TestInstallManifestsCanRunTheManager(t *testing.T) {
+	helm := installedTool(t, "hack/install-helm.sh")
+	run := func(name string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = testenv.RepoRoot()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+		}
+		return out
+	}
+	run(helm, "lint", "--strict", "charts/klaxon")
+	helmTemplate := func(set ...string) []*unstructured.Unstructured {
+		args := []string{"template", "klaxon", "charts/klaxon", "--namespace", "klaxon-system", "--kube-version", testenv.K8sVersion}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		return decodeManifests(t, run(helm, args...))
+	}
+	renders := map[string][]*unstructured.Unstructured{
+		"helm":      helmTemplate(),
+		"kustomize": decodeManifests(t, run(filepath.Join(testenv.AssetsDir(), "kubectl"), "kustomize", "config/default")),
+	}
+	for name, objs := range renders {
+		t.Run(name, func(t *testing.T) {
+			var d appsv1.Deployment
+			var services []corev1.Service
+			for _, o := range objs {
+				switch o.GetKind() {
+				case "Deployment":
+					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+						t.Fatal(err)
+					}
+				case "Service":
+					var s corev1.Service
+					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &s); err != nil {
+						t.Fatal(err)
+					}
+					services = append(services, s)
+				}
+			}
+			if len(d.Spec.Template.Spec.Containers) != 1 {
+				t.Fatalf("no Deployment with one container in %d objects", len(objs))
+			}
+			c := d.Spec.Template.Spec.Containers[0]
+			if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+				t.Errorf("the root file system is writable")
+			}
+			if d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && !slices.Contains(c.Args, "--leader-elect") {
+				t.Errorf("%d replicas without --leader-elect would all page", *d.Spec.Replicas)
+			}
+			mounted := func(p string) bool {
+				for _, m := range c.VolumeMounts {
+					if p == m.MountPath || strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/") {
+						return true
+					}
+				}
+				return false
+			}
+			for _, dir := range []string{"/tmp", flagValue(c.Args, "--webhook-cert-dir"), flagValue(c.Args, "--postmortem-cache-dir")} {
+				if dir == "" || !mounted(dir) {
+					t.Errorf("directory %q is not on a mounted volume (args %q)", dir, c.Args)
+				}
+			}
+			ports := map[string]int32{}
+			for _, p := range c.Ports {
+				ports[p.Name] = p.ContainerPort
+			}
+			listens := map[string]string{"--http-bind-address": "http", "--metrics-bind-address": "metrics", "--health-probe-bind-address": "probes", "--webhook-port": "webhook"}
+			for flag, portName := range listens {
+				v := flagValue(c.Args, flag)
+				if v == "" {
+					t.Errorf("%s is not set: the manager's default need not match the declared ports", flag)
+					continue
+				}
+				if _, port, ok := strings.Cut(v, ":"); ok {
+					v = port
+				}
+				if fmt.Sprint(ports[portName]) != v {
+					t.Errorf("%s=%s, but container port %q is %d", flag, flagValue(c.Args, flag), portName, ports[portName])
+				}
+			}
+			for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+				if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port.String() != "probes" {
+					t.Errorf("probe %+v does not use the probes port", probe)
+				}
+			}
+			for _, s := range services {
+				for _, p := range s.Spec.Ports {
+					if _, ok := ports[p.TargetPort.String()]; !ok {
+						t.Errorf("Service %s's port %s targets %q, which the container does not declare", s.Name, p.Name, p.TargetPort.String())
+					}
+				}
+			}
+		})
+	}
+
+	certManager := helmTemplate("webhook.certManager.enabled=true")
+	kinds := map[string]*unstructured.Unstructured{}
+	for _, o := range certManager {
+		kinds[o.GetKind()] = o
+	}
+	if kinds["Certificate"] == nil || kinds["Issuer"] == nil {
+		t.Errorf("with cert-manager the chart makes no Certificate and Issuer")
+	}
+	if kinds["Secret"] != nil {
+		t.Errorf("with cert-manager the chart still makes its own certificate Secret")
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		if o := kinds[kind]; o == nil || o.GetAnnotations()["cert-manager.io/inject-ca-from"] != "klaxon-system/klaxon-webhook" {
+			t.Errorf("%s is not injected with cert-manager's CA: %v", kind, o)
+		}
+	}
+}
+
+// decodeManifests splits a stream of YAML documents into objects.
+func decodeManifests(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		var o map[string]any
+		if err := dec.Decode(&o); err == io.EOF {
+			return objs
+		} else if err != nil {
+			t.Fatalf("decoding manifests: %v", err)
+		}
+		if o != nil {
+			objs = append(objs, &unstructured.Unstructured{Object: o})
+		}
+	}
+}

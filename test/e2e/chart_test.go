@@ -531,6 +531,17 @@ func TestInstallManifestsCanRunTheManager(t *testing.T) {
 		})
 	}
 
+	// Bad values are refused before anything is installed, naming the value.
+	for _, bad := range []string{"externalURL=klaxon.example.com", "replicaCount=0", "logging.encoder=text"} {
+		cmd := exec.Command(helm, "template", "klaxon", "charts/klaxon", "--kube-version", testenv.K8sVersion, "--set", bad)
+		cmd.Dir = testenv.RepoRoot()
+		out, err := cmd.CombinedOutput()
+		name, _, _ := strings.Cut(bad, "=")
+		if err == nil || !strings.Contains(string(out), "/"+strings.ReplaceAll(name, ".", "/")) {
+			t.Errorf("helm template --set %s: %v, want it refused naming %s:\n%s", bad, err, name, out)
+		}
+	}
+
 	certManager := helmTemplate("webhook.certManager.enabled=true")
 	kinds := map[string]*unstructured.Unstructured{}
 	for _, o := range certManager {

@@ -207,6 +207,9 @@ func run(ctx context.Context, cfg config) error {
 	if err := mgr.AddReadyzCheck("readyz", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
+	if err := mgr.AddReadyzCheck("http", srv.Checker); err != nil {
+		return fmt.Errorf("adding the HTTP server's readiness check: %w", err)
+	}
 
 	if local != nil {
 		// Runs once the controllers have started, so the tour is the last thing printed.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +21,8 @@ type Server struct {
 	mux  *http.ServeMux
 	// ready says whether the server may take requests (the caches are synced).
 	ready func() error
+	// listening is set once Start has bound its address.
+	listening atomic.Bool
 }
 
 // New returns a server for addr; register handlers with Handle before Start.
@@ -59,6 +62,8 @@ func (s *Server) Start(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	ctrl.LoggerFrom(ctx).WithName("http").Info("serving", "address", ln.Addr().String())
+	s.listening.Store(true)
+	defer s.listening.Store(false)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -75,6 +80,16 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// Checker is a readiness check (healthz.Checker) for the manager's /readyz: ready
+// once the server listens and its caches are synced, so a replica gets no intake
+// traffic from its Service before it can take it.
+func (s *Server) Checker(*http.Request) error {
+	if !s.listening.Load() {
+		return fmt.Errorf("the HTTP server on %s is not listening yet", s.addr)
+	}
+	return s.ready()
 }
 
 // NeedLeaderElection is false: every replica serves HTTP.

@@ -6,14 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,7 +218,7 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 
 	// A tenant, declared by its administrator: every object passes the validating
 	// webhook, which fails closed, so this only works through the chart's Service.
-	sink := newPageSink(t)
+	sink := newDeliverySink(t)
 	tenant := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata: {name: acme}
@@ -280,16 +278,13 @@ spec:
 	if by, _ := kubectl("-n", "acme", "get", "incident", "checkout-down", "-o", `jsonpath={.metadata.annotations.klaxon\.dev/state-changed-by}`); by == "" {
 		t.Errorf("the incident was not stamped by the mutating webhook")
 	}
-	var page string
 	eventually(t, time.Minute, func() error {
-		for _, body := range sink.bodies() {
-			if strings.Contains(body, `"name":"checkout-down"`) && strings.Contains(body, `"level":1,`) {
-				page = body
-				return nil
-			}
+		if n := sink.count("checkout-down", 1); n != 1 {
+			return fmt.Errorf("level 1 of checkout-down paged %d times", n)
 		}
-		return fmt.Errorf("no page at the sink yet (%d requests)", len(sink.bodies()))
+		return nil
 	})
+	page := sink.page("checkout-down", 1)
 	ack := regexp.MustCompile(`"acknowledge":"([^"]+)"`).FindStringSubmatch(page)
 	if ack == nil || !strings.HasPrefix(ack[1], externalURL+"/api/v1/respond/") {
 		t.Fatalf("the page has no acknowledge link under %s:\n%s", externalURL, page)
@@ -398,31 +393,6 @@ func kubectlStdin(kubeconfig, input string, args ...string) (string, error) {
 	cmd.Stdin = strings.NewReader(input)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// pageSink is a webhook receiver that keeps every body it was sent.
-type pageSink struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []string
-}
-
-func newPageSink(t *testing.T) *pageSink {
-	s := &pageSink{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		s.seen = append(s.seen, string(body))
-		s.mu.Unlock()
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *pageSink) bodies() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.seen)
 }
 
 // TestInstallManifestsCanRunTheManager checks both ways to install — the Helm chart

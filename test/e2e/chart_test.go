@@ -73,11 +73,8 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 	externalURL := "http://" + httpAddr
 
 	// make deploy, as a user runs it against the current kubeconfig context.
-	deploy := exec.CommandContext(ctx, "make", "deploy", "IMG=registry.example/klaxon:e2e", "NAMESPACE=klaxon-system",
-		"HELM_FLAGS=--set externalURL="+externalURL)
-	deploy.Dir = testenv.RepoRoot()
-	deploy.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
-	if out, err := deploy.CombinedOutput(); err != nil {
+	if out, err := makeTarget(ctx, adminKubeconfig, "deploy", "IMG=registry.example/klaxon:e2e", "NAMESPACE=klaxon-system",
+		"HELM_FLAGS=--set externalURL="+externalURL); err != nil {
 		t.Fatalf("make deploy: %v\n%s", err, out)
 	}
 
@@ -129,6 +126,23 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 				t.Errorf("webhook %s: clientConfig %+v does not name the chart's Service and CA", w.Name, w.ClientConfig.Service)
 			}
 		}
+	}
+
+	// An upgrade keeps the webhook certificate: the running pods serve the one they
+	// mounted, and kube-apiserver must go on trusting it.
+	if out, err := makeTarget(ctx, adminKubeconfig, "deploy", "IMG=registry.example/klaxon:e2e", "NAMESPACE=klaxon-system",
+		"HELM_FLAGS=--set externalURL="+externalURL+" --set logging.level=debug"); err != nil {
+		t.Fatalf("make deploy (upgrade): %v\n%s", err, out)
+	}
+	upgraded, err := admin.CoreV1().Secrets("klaxon-system").Get(ctx, "klaxon-webhook-cert", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(upgraded.Data["tls.crt"]) != string(secret.Data["tls.crt"]) || string(upgraded.Data["ca.crt"]) != string(secret.Data["ca.crt"]) {
+		t.Errorf("the upgrade replaced the webhook certificate")
+	}
+	if d, err := admin.AppsV1().Deployments("klaxon-system").Get(ctx, "klaxon", metav1.GetOptions{}); err != nil || !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--zap-log-level=debug") {
+		t.Errorf("the upgrade did not change the Deployment: %v", err)
 	}
 
 	// The pod's stand-in: the webhook Service's endpoint is this machine.
@@ -312,18 +326,33 @@ spec:
 	}
 
 	// make undeploy removes the release and leaves the CRDs and the incidents.
-	undeploy := exec.CommandContext(ctx, "make", "undeploy", "NAMESPACE=klaxon-system")
-	undeploy.Dir = testenv.RepoRoot()
-	undeploy.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
-	if out, err := undeploy.CombinedOutput(); err != nil {
+	if out, err := makeTarget(ctx, adminKubeconfig, "undeploy", "NAMESPACE=klaxon-system"); err != nil {
 		t.Fatalf("make undeploy: %v\n%s", err, out)
 	}
 	if _, err := admin.AppsV1().Deployments("klaxon-system").Get(ctx, "klaxon", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the Deployment is still there after make undeploy: %v", err)
 	}
+	// A fail-closed webhook left behind with nothing serving it would refuse every
+	// change to the tenants' objects.
+	if _, err := admin.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "klaxon-validating", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the validating webhook is still there after make undeploy: %v", err)
+	}
+	if out, err := kubectl("-n", "acme", "label", "responder", "alice", "team=payments"); err != nil {
+		t.Errorf("after make undeploy a Responder cannot be changed: %v\n%s", err, out)
+	}
 	if out, err := kubectl("-n", "acme", "get", "incident", "checkout-down", "-o", "name"); err != nil {
 		t.Errorf("the incident did not survive make undeploy: %v\n%s", err, out)
 	}
+}
+
+// makeTarget runs a make target of the repository against kubeconfig's cluster, as a
+// user with that KUBECONFIG would.
+func makeTarget(ctx context.Context, kubeconfig string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // nonLoopbackIPv4 is an address of this machine that an Endpoints object may hold

@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
@@ -539,6 +540,33 @@ func TestInstallManifestsCanRunTheManager(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "/"+strings.ReplaceAll(name, ".", "/")) {
 			t.Errorf("helm template --set %s: %v, want it refused naming %s:\n%s", bad, err, name, out)
 		}
+	}
+
+	// The ServiceMonitor scrapes exactly the Service with the metrics port.
+	var monitor *unstructured.Unstructured
+	var scraped []string
+	monitored := helmTemplate("serviceMonitor.enabled=true")
+	for _, o := range monitored {
+		if o.GetKind() == "ServiceMonitor" {
+			monitor = o
+		}
+	}
+	if monitor == nil {
+		t.Fatal("serviceMonitor.enabled=true renders no ServiceMonitor")
+	}
+	selector, _, _ := unstructured.NestedStringMap(monitor.Object, "spec", "selector", "matchLabels")
+	for _, o := range monitored {
+		if o.GetKind() == "Service" && labels.SelectorFromSet(selector).Matches(labels.Set(o.GetLabels())) {
+			ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+			for _, p := range ports {
+				if p.(map[string]any)["name"] == "metrics" {
+					scraped = append(scraped, o.GetName())
+				}
+			}
+		}
+	}
+	if !slices.Equal(scraped, []string{"klaxon"}) {
+		t.Errorf("the ServiceMonitor scrapes the metrics port of %v, want [klaxon]", scraped)
 	}
 
 	certManager := helmTemplate("webhook.certManager.enabled=true")

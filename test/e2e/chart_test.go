@@ -155,10 +155,37 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	saConfig := &rest.Config{Host: cfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData}, BearerToken: tok.Status.Token}
 	saKubeconfig := filepath.Join(dir, "serviceaccount.kubeconfig")
-	if err := testenv.WriteKubeconfig(&rest.Config{Host: cfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData}, BearerToken: tok.Status.Token}, saKubeconfig); err != nil {
+	if err := testenv.WriteKubeconfig(saConfig, saKubeconfig); err != nil {
 		t.Fatal(err)
 	}
+	// Its requests go to the chart's FlowSchema and priority level: kube-apiserver's
+	// Priority and Fairness names both on every response.
+	fs, err := admin.FlowcontrolV1().FlowSchemas().Get(ctx, "klaxon-klaxon-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := admin.FlowcontrolV1().PriorityLevelConfigurations().Get(ctx, fs.Spec.PriorityLevelConfiguration.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the FlowSchema's priority level: %v", err)
+	}
+	saHTTP, err := rest.HTTPClientFor(saConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := saHTTP.Get(cfg.Host + "/apis/klaxon.dev/v1alpha1/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Kubernetes-PF-FlowSchema-UID"); got != string(fs.UID) {
+		t.Errorf("Klaxon's request went to FlowSchema %s, not the chart's %s (%s)", got, fs.UID, resp.Status)
+	}
+	if got := resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID"); got != string(pl.UID) {
+		t.Errorf("Klaxon's request went to priority level %s, not %s's %s", got, pl.Name, pl.UID)
+	}
+
 	certDir := filepath.Join(dir, "webhook-certs")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -305,7 +332,7 @@ spec:
 		t.Fatalf("the page has no acknowledge link under %s:\n%s", externalURL, page)
 	}
 	// The link acknowledges as alice, through the chart's RBAC.
-	resp, err := http.Post(strings.ReplaceAll(ack[1], `\u0026`, "&"), "application/x-www-form-urlencoded", nil)
+	resp, err = http.Post(strings.ReplaceAll(ack[1], `\u0026`, "&"), "application/x-www-form-urlencoded", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,42 +206,7 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 		"--webhook-cert-dir":          certDir,
 		"--postmortem-cache-dir":      filepath.Join(dir, "cache"),
 	})
-	log := &lockedBuffer{}
-	manager := exec.Command(klaxonBin, runArgs...)
-	manager.Env = append(os.Environ(), "KUBECONFIG="+saKubeconfig)
-	manager.Stdout, manager.Stderr = log, log
-	if err := manager.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = manager.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = manager.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			_ = manager.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("klaxon's log:\n%s", log.String())
-		}
-	})
-	eventually(t, 2*time.Minute, func() error {
-		select {
-		case <-exited:
-			t.Fatalf("klaxon exited:\n%s", log.String())
-		default:
-		}
-		resp, err := http.Get("http://" + probeAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	manager := startManager(t, "klaxon", saKubeconfig, runArgs...)
 	// Leader election with the chart's Role in the release namespace.
 	eventually(t, time.Minute, func() error {
 		lease, err := admin.CoordinationV1().Leases("klaxon-system").Get(ctx, "klaxon.klaxon.dev", metav1.GetOptions{})
@@ -261,34 +226,7 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 	// A tenant, declared by its administrator: every object passes the validating
 	// webhook, which fails closed, so this only works through the chart's Service.
 	sink := newDeliverySink(t)
-	tenant := fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: acme}
----
-apiVersion: klaxon.dev/v1alpha1
-kind: NotificationChannel
-metadata: {name: pager, namespace: acme}
-spec:
-  type: webhook
-  webhook: {url: %q}
----
-apiVersion: klaxon.dev/v1alpha1
-kind: Responder
-metadata: {name: alice, namespace: acme}
-spec:
-  displayName: Alice Andersen
-  timeZone: Europe/Berlin
-  contactMethods:
-  - {name: pager, channelRef: {name: pager}, address: alice}
----
-apiVersion: klaxon.dev/v1alpha1
-kind: EscalationPolicy
-metadata: {name: default, namespace: acme}
-spec:
-  levels:
-  - delay: 0s
-    targets: [{kind: Responder, name: alice}]
-`, sink.URL)
+	tenant := pagedTenant(sink.URL, level{0, "alice"})
 	eventually(t, time.Minute, func() error {
 		out, err := kubectlStdin(adminKubeconfig, tenant, "apply", "-f", "-")
 		if err != nil {
@@ -297,8 +235,14 @@ spec:
 		return nil
 	})
 	// An invalid manifest is refused at admission, with the webhook's reason.
-	bad := strings.Replace(strings.Split(tenant, "---\n")[2], "name: alice", "name: mallory", 1)
-	bad = strings.Replace(bad, "Europe/Berlin", "Mars/Olympus_Mons", 1)
+	bad := `apiVersion: klaxon.dev/v1alpha1
+kind: Responder
+metadata: {name: mallory, namespace: acme}
+spec:
+  displayName: Mallory
+  timeZone: Mars/Olympus_Mons
+  contactMethods: [{name: pager, channelRef: {name: pager}, address: mallory}]
+`
 	if out, err := kubectlStdin(adminKubeconfig, bad, "apply", "-f", "-"); err == nil || !strings.Contains(out, "unknown time zone") {
 		t.Errorf("a Responder in an unknown time zone was not refused by the webhook: %v\n%s", err, out)
 	}
@@ -349,8 +293,8 @@ spec:
 	})
 
 	// The chart's RBAC covered everything Klaxon did.
-	if strings.Contains(log.String(), "forbidden") {
-		t.Errorf("klaxon was refused something with the chart's RBAC:\n%s", log.String())
+	if strings.Contains(manager.log.String(), "forbidden") {
+		t.Errorf("klaxon was refused something with the chart's RBAC:\n%s", manager.log.String())
 	}
 
 	// make undeploy removes the release and leaves the CRDs and the incidents.

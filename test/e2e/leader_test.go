@@ -15,11 +15,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,49 +54,15 @@ func TestLeaderChangeNeitherLosesNorRepeats(t *testing.T) {
 	sink := newDeliverySink(t)
 
 	const level2Delay = 40 * time.Second
-	kubectl(fmt.Sprintf(`apiVersion: v1
+	kubectl(`apiVersion: v1
 kind: Namespace
 metadata: {name: klaxon-system}
 ---
-apiVersion: v1
-kind: Namespace
-metadata: {name: acme}
----
+`+pagedTenant(sink.URL, level{0, "alice"}, level{level2Delay, "bob"})+`---
 apiVersion: v1
 kind: Secret
 metadata: {name: intake, namespace: acme}
 stringData: {token: s3cret-intake-token}
----
-apiVersion: klaxon.dev/v1alpha1
-kind: NotificationChannel
-metadata: {name: pager, namespace: acme}
-spec:
-  type: webhook
-  webhook: {url: %q}
----
-apiVersion: klaxon.dev/v1alpha1
-kind: Responder
-metadata: {name: alice, namespace: acme}
-spec:
-  displayName: Alice
-  contactMethods: [{name: pager, channelRef: {name: pager}, address: alice}]
----
-apiVersion: klaxon.dev/v1alpha1
-kind: Responder
-metadata: {name: bob, namespace: acme}
-spec:
-  displayName: Bob
-  contactMethods: [{name: pager, channelRef: {name: pager}, address: bob}]
----
-apiVersion: klaxon.dev/v1alpha1
-kind: EscalationPolicy
-metadata: {name: default, namespace: acme}
-spec:
-  levels:
-  - delay: 0s
-    targets: [{kind: Responder, name: alice}]
-  - delay: %s
-    targets: [{kind: Responder, name: bob}]
 ---
 apiVersion: klaxon.dev/v1alpha1
 kind: AlertSource
@@ -108,7 +72,7 @@ spec:
   auth: {type: Bearer, secretRef: {name: intake}}
   groupBy: [alertname]
   escalationPolicyRef: {name: default}
-`, sink.URL, level2Delay), "apply", "-f", "-")
+`, "apply", "-f", "-")
 
 	a := startReplica(t, "a", kubeconfig, certDir)
 	b := startReplica(t, "b", kubeconfig, certDir)
@@ -216,90 +180,15 @@ spec: {title: after the handover, severity: SEV2, escalationPolicyRef: {name: de
 	})
 }
 
-// replica is one klaxon process of a leader-elected pair.
-type replica struct {
-	t           *testing.T
-	name        string
-	httpAddr    string
-	metricsAddr string
-	cmd         *exec.Cmd
-	log         *lockedBuffer
-	exited      chan struct{}
-}
-
-// startReplica runs klaxon with the chart's way of electing a leader, its own ports,
-// and waits until it is ready (its webhook server and HTTP server serve).
+// startReplica runs klaxon with the chart's way of electing a leader and its own
+// ports, and waits until it is ready.
 func startReplica(t *testing.T, name, kubeconfig, certDir string) *replica {
 	t.Helper()
-	r := &replica{t: t, name: name, httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		metricsAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), log: &lockedBuffer{}, exited: make(chan struct{})}
-	probeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	r.cmd = exec.Command(klaxonBin, "--leader-elect", "--system-namespace=klaxon-system", "--leader-election-namespace=klaxon-system",
-		"--kube-api-qps=50", "--kube-api-burst=100", "--http-bind-address="+r.httpAddr, "--external-url=http://"+r.httpAddr,
-		"--metrics-bind-address="+r.metricsAddr, "--health-probe-bind-address="+probeAddr,
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	return startManager(t, name, kubeconfig, "--leader-elect", "--system-namespace=klaxon-system", "--leader-election-namespace=klaxon-system",
+		"--kube-api-qps=50", "--kube-api-burst=100", "--http-bind-address="+httpAddr, "--external-url=http://"+httpAddr,
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", freePort(t)), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
 		fmt.Sprintf("--webhook-port=%d", freePort(t)), "--webhook-cert-dir="+certDir, "--postmortem-cache-dir="+t.TempDir())
-	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.exited) }()
-	t.Cleanup(func() {
-		r.stop()
-		if t.Failed() {
-			t.Logf("replica %s's log:\n%s", r.name, r.log.String())
-		}
-	})
-	eventually(t, 2*time.Minute, func() error {
-		select {
-		case <-r.exited:
-			t.Fatalf("replica %s exited:\n%s", name, r.log.String())
-		default:
-		}
-		resp, err := http.Get("http://" + probeAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("replica %s: readyz %s", name, resp.Status)
-		}
-		return nil
-	})
-	return r
-}
-
-// isLeader reads controller-runtime's leader election gauge from the replica's metrics.
-func (r *replica) isLeader() bool {
-	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(data), `leader_election_master_status{name="klaxon.klaxon.dev"} 1`)
-}
-
-// kill is a crash: no lease released, nothing flushed.
-func (r *replica) kill() {
-	_ = r.cmd.Process.Kill()
-	<-r.exited
-}
-
-// stop is SIGTERM, as the kubelet sends, and waits for the process to exit.
-func (r *replica) stop() {
-	select {
-	case <-r.exited:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(time.Minute):
-		_ = r.cmd.Process.Kill()
-		r.t.Errorf("replica %s did not stop within a minute of SIGTERM", r.name)
-	}
 }
 
 // deliverySink is a webhook receiver that records each delivery's incident, level,

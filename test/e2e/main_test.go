@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,19 +125,142 @@ func startKlaxon(t *testing.T, dir string, apiPort int) *instance {
 }
 
 // stop sends Ctrl-C (SIGINT) and waits for klaxon and its control plane to exit.
-func (i *instance) stop() {
+func (i *instance) stop() { stopProcess(i.t, i.cmd.Process, i.exited, syscall.SIGINT, "klaxon") }
+
+// replica is a klaxon process run as a Deployment's pod would run it: a kubeconfig, its
+// flags, nothing embedded.
+type replica struct {
+	t           *testing.T
+	name        string
+	httpAddr    string
+	metricsAddr string
+	cmd         *exec.Cmd
+	log         *lockedBuffer
+	exited      chan struct{}
+}
+
+// startManager runs klaxon with args against kubeconfig's cluster and waits until its
+// /readyz (on --health-probe-bind-address) answers: webhook and HTTP servers serve.
+func startManager(t *testing.T, name, kubeconfig string, args ...string) *replica {
+	t.Helper()
+	r := &replica{t: t, name: name, httpAddr: flagValue(args, "--http-bind-address"), metricsAddr: flagValue(args, "--metrics-bind-address"),
+		log: &lockedBuffer{}, exited: make(chan struct{})}
+	probeAddr := flagValue(args, "--health-probe-bind-address")
+	r.cmd = exec.Command(klaxonBin, args...)
+	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.exited) }()
+	t.Cleanup(func() {
+		r.stop()
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", r.name, r.log.String())
+		}
+	})
+	eventually(t, 2*time.Minute, func() error {
+		select {
+		case <-r.exited:
+			t.Fatalf("%s exited:\n%s", name, r.log.String())
+		default:
+		}
+		resp, err := http.Get("http://" + probeAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: readyz %s", name, resp.Status)
+		}
+		return nil
+	})
+	return r
+}
+
+// isLeader reads controller-runtime's leader election gauge from the replica's metrics.
+func (r *replica) isLeader() bool {
+	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(data), `leader_election_master_status{name="klaxon.klaxon.dev"} 1`)
+}
+
+// kill is a crash: no lease released, nothing flushed.
+func (r *replica) kill() {
+	_ = r.cmd.Process.Kill()
+	<-r.exited
+}
+
+// stop is SIGTERM, as the kubelet sends, and waits for the process to exit.
+func (r *replica) stop() {
+	stopProcess(r.t, r.cmd.Process, r.exited, syscall.SIGTERM, "replica "+r.name)
+}
+
+// stopProcess sends sig to a child that closes exited when it ends, and waits a minute
+// for it before killing it and failing the test.
+func stopProcess(t *testing.T, p *os.Process, exited <-chan struct{}, sig os.Signal, what string) {
 	select {
-	case <-i.exited:
+	case <-exited:
 		return
 	default:
 	}
-	_ = i.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.Signal(sig)
 	select {
-	case <-i.exited:
+	case <-exited:
 	case <-time.After(time.Minute):
-		_ = i.cmd.Process.Kill()
-		i.t.Errorf("klaxon did not stop within a minute of SIGINT")
+		_ = p.Kill()
+		t.Errorf("%s did not stop within a minute of %s", what, sig)
 	}
+}
+
+// level is one level of the tenant pagedTenant declares: after delay, page responder.
+type level struct {
+	delay     time.Duration
+	responder string
+}
+
+// pagedTenant is tenant acme's YAML: a webhook channel "pager" posting to sinkURL, a
+// Responder for each level reached through it, and the EscalationPolicy "default"
+// with those levels.
+func pagedTenant(sinkURL string, levels ...level) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: v1
+kind: Namespace
+metadata: {name: acme}
+---
+apiVersion: klaxon.dev/v1alpha1
+kind: NotificationChannel
+metadata: {name: pager, namespace: acme}
+spec:
+  type: webhook
+  webhook: {url: %q}
+`, sinkURL)
+	for _, l := range levels {
+		fmt.Fprintf(&b, `---
+apiVersion: klaxon.dev/v1alpha1
+kind: Responder
+metadata: {name: %[1]s, namespace: acme}
+spec:
+  displayName: %[1]s
+  timeZone: Europe/Berlin
+  contactMethods: [{name: pager, channelRef: {name: pager}, address: %[1]s}]
+`, l.responder)
+	}
+	b.WriteString(`---
+apiVersion: klaxon.dev/v1alpha1
+kind: EscalationPolicy
+metadata: {name: default, namespace: acme}
+spec:
+  levels:
+`)
+	for _, l := range levels {
+		fmt.Fprintf(&b, "  - delay: %s\n    targets: [{kind: Responder, name: %s}]\n", l.delay, l.responder)
+	}
+	return b.String()
 }
 
 // kubectl runs the real kubectl against the instance and returns its output.

@@ -107,9 +107,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		}
 		r.Recorder.Eventf(&inc, nil, typ, t.Reason, "Transition", "%s", eventNote(t))
 	}
-	for _, warn := range work.Warnings {
-		r.Recorder.Eventf(&inc, nil, corev1.EventTypeWarning, warn.Reason, "Notify", "%s", warn.Note)
-	}
+	raiseWarnings(r.Recorder, &inc, work.Warnings)
 
 	// The claims are stored: deliver, then record the results.
 	next := work.Next
@@ -307,6 +305,14 @@ func eventsOf(ts []incident.Transition) []incident.Transition {
 		out = append(out, t)
 	}
 	return out
+}
+
+// raiseWarnings raises what a dispatch found wrong (a template that failed, an incident
+// nobody is paged for) as Warning events on the incident, once its status is written.
+func raiseWarnings(rec events.EventRecorder, inc *klaxonv1.Incident, ws []dispatch.Warning) {
+	for _, w := range ws {
+		rec.Eventf(inc, nil, corev1.EventTypeWarning, w.Reason, "Notify", "%s", w.Note)
+	}
 }
 
 // eventNote is the event message for a transition.

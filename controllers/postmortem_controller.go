@@ -364,9 +364,7 @@ func (r *PostmortemReconciler) recordCommitted(ctx context.Context, inc *klaxonv
 		r.Recorder.Eventf(inc, nil, corev1.EventTypeNormal, "PostmortemCommitted", "Commit",
 			"post-mortem record %s committed to %s (branch %s) at revision %s", res.Path, repoKey, res.Branch, res.Commit)
 	}
-	for _, warn := range work.Warnings {
-		r.Recorder.Eventf(inc, nil, corev1.EventTypeWarning, warn.Reason, "Notify", "%s", warn.Note)
-	}
+	raiseWarnings(r.Recorder, inc, work.Warnings)
 	return work, false, nil
 }
 

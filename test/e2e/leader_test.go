@@ -36,9 +36,9 @@ func TestLeaderChangeNeitherLosesNorRepeats(t *testing.T) {
 	}
 	kubectl := func(input string, args ...string) string {
 		t.Helper()
-		out, err := kubectlStdin(kubeconfig, input, args...)
+		out, err := runKubectl(kubeconfig, input, args...)
 		if err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatal(err)
 		}
 		return out
 	}

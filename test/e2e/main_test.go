@@ -265,15 +265,33 @@ spec:
 
 // kubectl runs the real kubectl against the instance and returns its output.
 func (i *instance) kubectl(args ...string) (string, error) {
+	return runKubectl(i.kubeconfig, "", args...)
+}
+
+// runKubectl runs the real kubectl against kubeconfig's cluster, from the repository's
+// root with stdin as its input, and returns its output; an error names the command
+// and carries the output.
+func runKubectl(kubeconfig, stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(testenv.AssetsDir(), "kubectl"), append([]string{"--kubeconfig", i.kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(testenv.AssetsDir(), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Dir = testenv.RepoRoot()
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// flagValue is the value of --name=value in args.
+func flagValue(args []string, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // mustKubectl is kubectl that fails the test on error.

@@ -334,6 +334,15 @@ func TestParentGoneLeavesNoControlPlane(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}
+		// Nothing is left holding the API server's port either: the kernel closes a
+		// killed process's sockets as its last threads exit, which can be a moment
+		// after its state reads as exited.
+		for checkPortFree(opts.APIServerPort) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: port %d is still taken after the control plane is gone: %v", tc.name, opts.APIServerPort, checkPortFree(opts.APIServerPort))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 
 	c := startCluster(t, opts)

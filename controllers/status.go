@@ -1,13 +1,14 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -54,7 +55,7 @@ func readyFlipped(before, after []metav1.Condition) bool {
 // encoding the stored one, merging the patch and decoding the result. In the paging
 // harness that took its CPU from 50–53 % to 45–48 % of a core.
 func writeStatus(ctx context.Context, c client.Client, obj, orig client.Object, optimisticLock bool) error {
-	if equality.Semantic.DeepEqual(statusOf(orig), statusOf(obj)) {
+	if sameStatus(orig, obj) {
 		return nil
 	}
 	var err error
@@ -73,11 +74,24 @@ func writeStatus(ctx context.Context, c client.Client, obj, orig client.Object, 
 	return nil
 }
 
-// statusOf extracts the status field of a Klaxon object for comparison.
-func statusOf(obj client.Object) any {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return obj
+// sameStatus reports whether a and b, two versions of one Klaxon object, have the
+// same status as the API server would store it: the same JSON. Every list and map in a
+// status is omitempty, so nil and empty encode alike, and times encode at the
+// precision they are stored with. It is several times cheaper than comparing the
+// objects converted to unstructured, and it runs before every status write.
+func sameStatus(a, b client.Object) bool {
+	ja, erra := json.Marshal(statusField(a))
+	jb, errb := json.Marshal(statusField(b))
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
+}
+
+// statusField is the Status field of a Klaxon object (a pointer to a struct with one).
+func statusField(obj client.Object) any {
+	v := reflect.ValueOf(obj)
+	if v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+		if f := v.Elem().FieldByName("Status"); f.IsValid() {
+			return f.Addr().Interface()
+		}
 	}
-	return u["status"]
+	return obj
 }

@@ -5,151 +5,63 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
-	"unicode/utf8"
 
-	sigsjson "sigs.k8s.io/json"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	klaxonv1 "github.com/klaxon-ops/klaxon/api/v1alpha1"
 )
 
-// amPayload is an Alertmanager webhook payload as parseAlertmanagerFast reads it.
-// Members are matched case-sensitively (sigs.k8s.io/json), and every member decodes
-// afresh when it repeats (a later null included), as the generic path reads them.
+// amPayload is an Alertmanager webhook payload as parseAlertmanagerFast reads it, with
+// github.com/go-json-experiment/json (the proposed encoding/json/v2): it matches
+// members case-sensitively, as the generic path does, and refuses what the generic
+// path might read differently (a member named twice, invalid UTF-8, a type it does not
+// expect), which sends the payload down the generic path. A null reads as missing.
 type amPayload struct {
-	Version           jsonOptString   `json:"version"`
-	GroupKey          jsonOptString   `json:"groupKey"`
-	Status            jsonOptString   `json:"status"`
-	Receiver          jsonOptString   `json:"receiver"`
-	ExternalURL       jsonOptString   `json:"externalURL"`
-	TruncatedAlerts   json.RawMessage `json:"truncatedAlerts"`
-	GroupLabels       jsonStringMap   `json:"groupLabels"`
-	CommonLabels      jsonStringMap   `json:"commonLabels"`
-	CommonAnnotations jsonStringMap   `json:"commonAnnotations"`
-	Alerts            amAlerts        `json:"alerts"`
+	Version           amString          `json:"version"`
+	GroupKey          amString          `json:"groupKey"`
+	Status            amString          `json:"status"`
+	Receiver          amString          `json:"receiver"`
+	ExternalURL       amString          `json:"externalURL"`
+	TruncatedAlerts   jsontext.Value    `json:"truncatedAlerts"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	Alerts            []*amAlert        `json:"alerts"`
 }
+
+// amString is a member that may be null, which reads as missing. Its own type
+// keeps nullMembers off it.
+type amString string
 
 // amAlert is one element of alerts[].
 type amAlert struct {
-	Status       jsonOptString `json:"status"`
-	Labels       jsonStringMap `json:"labels"`
-	Annotations  jsonStringMap `json:"annotations"`
-	StartsAt     jsonOptString `json:"startsAt"`
-	EndsAt       jsonOptString `json:"endsAt"`
-	GeneratorURL jsonOptString `json:"generatorURL"`
-	Fingerprint  jsonOptString `json:"fingerprint"`
+	Status       amString          `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     amString          `json:"startsAt"`
+	EndsAt       amString          `json:"endsAt"`
+	GeneratorURL amString          `json:"generatorURL"`
+	Fingerprint  amString          `json:"fingerprint"`
 }
 
-// amAlerts is alerts[]; null reads as missing. A payload naming "alerts" twice is
-// left to the generic path (encoding/json would reuse the first one's elements).
-type amAlerts []*amAlert
-
-// jsonStringMap is an object of strings; null reads as missing, and a member that is
-// not a string (null included) fails the decoding, as the generic path refuses it.
-type jsonStringMap map[string]string
-
-// UnmarshalJSON decodes into a new map (encoding/json would add to an earlier one)
-// in one pass over b, which the decoder has already found to be valid JSON.
-func (m *jsonStringMap) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*m = nil
-		return nil
-	}
-	if len(b) == 0 || b[0] != '{' {
+// nullMembers makes a null inside labels or annotations fail the decoding, as the
+// generic path refuses it (the decoder would read it as ""). It costs a call per
+// string, so it is used only for a body in which the text null appears at all.
+var nullMembers = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *string) error {
+	if dec.PeekKind() != '"' {
 		return errNotString
 	}
-	fresh := jsonStringMap{}
-	i := skipSpace(b, 1)
-	if i < len(b) && b[i] == '}' {
-		*m = fresh
-		return nil
-	}
-	for i < len(b) {
-		key, next, err := stringAt(b, i)
-		if err != nil {
-			return err
-		}
-		i = skipSpace(b, next)
-		if i >= len(b) || b[i] != ':' {
-			return errNotString
-		}
-		val, next, err := stringAt(b, skipSpace(b, i+1))
-		if err != nil {
-			return err // null, a number, an object...: not a string
-		}
-		fresh[key] = val
-		i = skipSpace(b, next)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			*m = fresh
-			return nil
-		}
-		return errNotString
-	}
-	return errNotString
-}
-
-// stringAt reads the JSON string starting at b[i] and returns the index after it.
-func stringAt(b []byte, i int) (string, int, error) {
-	if i >= len(b) || b[i] != '"' {
-		return "", 0, errNotString
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++ // the escaped character cannot end the string
-		case '"':
-			v, err := unquote(b[i : j+1])
-			return v, j + 1, err
-		}
-	}
-	return "", 0, errNotString
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// errNotString is what a member that must be a string, and is not, fails with.
-var errNotString = errors.New("not a string")
-
-// jsonOptString is a JSON string or null, which reads as empty (missing).
-type jsonOptString string
-
-// UnmarshalJSON takes a JSON string or null.
-func (s *jsonOptString) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*s = ""
-		return nil
-	}
-	v, err := unquote(b)
+	tok, err := dec.ReadToken()
 	if err != nil {
 		return err
 	}
-	*s = jsonOptString(v)
+	*v = tok.String()
 	return nil
-}
+}))
 
-// unquote reads a JSON string literal; one without escapes is taken as it is, which
-// is what encoding/json makes of it.
-func unquote(b []byte) (string, error) {
-	if len(b) < 2 || b[0] != '"' {
-		return "", errNotString
-	}
-	if inner := b[1 : len(b)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
-	}
-	var v string
-	if err := json.Unmarshal(b, &v); err != nil {
-		return "", err
-	}
-	return v, nil
-}
+// errNotString is what a label or annotation that is not a string fails with.
+var errNotString = errors.New("not a string")
 
 // parseAlertmanagerFast reads a payload into structs, several times faster than the
 // generic walk. It returns ok false for anything the generic path might refuse or read
@@ -158,20 +70,21 @@ func unquote(b []byte) (string, error) {
 // returns ok, the generic path would have returned the same alerts
 // (FuzzAlertmanagerFastPath).
 func parseAlertmanagerFast(spec klaxonv1.AlertSourceSpec, body []byte, now time.Time) ([]Alert, bool) {
-	if bytes.Count(body, []byte(`"alerts"`)) > 1 {
-		return nil, false
-	}
 	var p amPayload
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &p); err != nil {
+	var opts []jsonv2.Options
+	if bytes.Contains(body, []byte("null")) {
+		opts = append(opts, nullMembers)
+	}
+	if err := jsonv2.Unmarshal(body, &p, opts...); err != nil {
 		return nil, false
 	}
-	if p.Version != alertmanagerVersion || p.Alerts == nil {
+	if string(p.Version) != alertmanagerVersion || p.Alerts == nil {
 		return nil, false
 	}
 	if len(p.TruncatedAlerts) > 0 && string(p.TruncatedAlerts) != "null" && !isCount(json.Number(p.TruncatedAlerts)) {
 		return nil, false
 	}
-	common := map[string]string(p.CommonAnnotations)
+	common := p.CommonAnnotations
 	alerts := make([]Alert, 0, len(p.Alerts))
 	for _, item := range p.Alerts {
 		if item == nil || item.Labels == nil {
@@ -183,8 +96,7 @@ func parseAlertmanagerFast(spec klaxonv1.AlertSourceSpec, body []byte, now time.
 		default:
 			return nil, false
 		}
-		a := Alert{Labels: map[string]string(item.Labels), Annotations: map[string]string(item.Annotations),
-			GeneratorURL: string(item.GeneratorURL), Fingerprint: string(item.Fingerprint)}
+		a := Alert{Labels: item.Labels, Annotations: item.Annotations, GeneratorURL: string(item.GeneratorURL), Fingerprint: string(item.Fingerprint)}
 		var ok bool
 		if a.StartsAt, ok = parseTime(string(item.StartsAt)); !ok {
 			return nil, false

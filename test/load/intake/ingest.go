@@ -26,6 +26,7 @@ type ingestResult struct {
 	cpu                         time.Duration // the receiving process's
 	backend                     time.Duration // kube-apiserver's and etcd's
 	machine                     time.Duration // every core's, everyone's
+	steal                       time.Duration // the hypervisor's, given to other machines
 	notified                    int           // groups the peer paged or notified at the sink
 	groups                      int
 	writes                      []measure.ResourceCount // kube-apiserver's, over Klaxon's run
@@ -53,7 +54,7 @@ func (h *harness) ingest(ctx context.Context, t *target, s *stream) (*ingestResu
 			return nil, fmt.Errorf("encoding batch %d: %w", b, err)
 		}
 	}
-	before, backend, machine := t.rss.Now(), h.backendCPU(), measure.MachineBusy()
+	before, backend, machine, steal := t.rss.Now(), h.backendCPU(), measure.MachineBusy(), measure.MachineSteal()
 	r.rssBefore = before.RSS
 	t.rss.Reset()
 
@@ -99,7 +100,7 @@ func (h *harness) ingest(ctx context.Context, t *target, s *stream) (*ingestResu
 	r.latency = latency
 	after := t.rss.Now()
 	r.rssAfter, r.rssMax, r.cpu = after.RSS, max(t.rss.Max(), after.RSS), after.CPU-before.CPU
-	r.backend, r.machine = h.backendCPU()-backend, measure.MachineBusy()-machine
+	r.backend, r.machine, r.steal = h.backendCPU()-backend, measure.MachineBusy()-machine, measure.MachineSteal()-steal
 
 	if t.peer == klaxon && h.opts.intakeOnly {
 		return r, nil // nothing pages

@@ -93,6 +93,7 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	t.row("CPU, receiving process", cpu(k.cpu, k.wall), cpu(a.cpu, a.wall), ratio(float64(k.cpu), float64(a.cpu)))
 	t.row("CPU, kube-apiserver + etcd", cpu(k.backend, k.wall), cpu(a.backend, a.wall), "")
 	t.row("CPU, whole machine (shared)", cpu(k.machine, k.wall), cpu(a.machine, a.wall), "")
+	t.row("CPU stolen by the host", cpu(k.steal, k.wall), cpu(a.steal, a.wall), "")
 	t.row("VmRSS before", measure.MiB(k.rssBefore), measure.MiB(a.rssBefore), ratio(float64(k.rssBefore), float64(a.rssBefore)))
 	for q, label := range []string{"25%", "50%", "75%", "100%"} {
 		t.row("VmRSS at "+label+" of the stream", measure.MiB(k.rssAt[q]), measure.MiB(a.rssAt[q]), ratio(float64(k.rssAt[q]), float64(a.rssAt[q])))

@@ -86,12 +86,12 @@ func (h *harness) apiserverProfile(d time.Duration, file string) <-chan struct{}
 
 // cpuSnap is the CPU time each process of the run had used at one moment.
 type cpuSnap struct {
-	at                                            time.Time
-	machine, harness, controller, apiserver, etcd time.Duration
+	at                                                   time.Time
+	machine, steal, harness, controller, apiserver, etcd time.Duration
 }
 
 func (h *harness) snap(c *controllerProc) cpuSnap {
-	s := cpuSnap{at: time.Now(), machine: measure.MachineBusy()}
+	s := cpuSnap{at: time.Now(), machine: measure.MachineBusy(), steal: measure.MachineSteal()}
 	get := func(pid int) time.Duration {
 		if pid == 0 {
 			return 0
@@ -112,11 +112,12 @@ func (h *harness) snap(c *controllerProc) cpuSnap {
 type cpuUse struct {
 	wall                                                  time.Duration
 	controller, apiserver, etcd, harness, others, machine time.Duration
+	steal                                                 time.Duration // the host's, given to other machines
 }
 
 func (b cpuSnap) since(a cpuSnap) cpuUse {
 	u := cpuUse{wall: b.at.Sub(a.at), controller: b.controller - a.controller, apiserver: b.apiserver - a.apiserver,
-		etcd: b.etcd - a.etcd, harness: b.harness - a.harness, machine: b.machine - a.machine}
+		etcd: b.etcd - a.etcd, harness: b.harness - a.harness, machine: b.machine - a.machine, steal: b.steal - a.steal}
 	u.others = max(u.machine-u.controller-u.apiserver-u.etcd-u.harness, 0)
 	return u
 }
@@ -255,11 +256,11 @@ func writeTimeline(file string, samples []timedUse) error {
 		return fmt.Errorf("writing the CPU timeline: %w", err)
 	}
 	defer f.Close()
-	fmt.Fprintln(f, "time,controller,apiserver,etcd,harness,others")
+	fmt.Fprintln(f, "time,controller,apiserver,etcd,harness,others,steal")
 	for _, s := range samples {
 		pct := func(d time.Duration) float64 { return 100 * float64(d) / float64(s.wall) }
-		fmt.Fprintf(f, "%s,%.0f,%.0f,%.0f,%.0f,%.0f\n", s.at.Format(time.RFC3339Nano), pct(s.controller), pct(s.apiserver),
-			pct(s.etcd), pct(s.harness), pct(s.others))
+		fmt.Fprintf(f, "%s,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", s.at.Format(time.RFC3339Nano), pct(s.controller), pct(s.apiserver),
+			pct(s.etcd), pct(s.harness), pct(s.others), pct(s.steal))
 	}
 	return nil
 }

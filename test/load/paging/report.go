@@ -192,6 +192,6 @@ func printCPU(w io.Writer, u cpuUse) {
 		return
 	}
 	pct := func(d time.Duration) string { return fmt.Sprintf("%.0f%%", 100*float64(d)/float64(u.wall)) }
-	fmt.Fprintf(w, "  CPU (of one core) over %s: controller %s, kube-apiserver %s, etcd %s, harness %s, rest of the machine %s (machine busy %s of %d cores)\n",
-		u.wall.Round(time.Second), pct(u.controller), pct(u.apiserver), pct(u.etcd), pct(u.harness), pct(u.others), pct(u.machine), runtime.NumCPU())
+	fmt.Fprintf(w, "  CPU (of one core) over %s: controller %s, kube-apiserver %s, etcd %s, harness %s, rest of the machine %s (machine busy %s of %d cores; stolen by the host %s)\n",
+		u.wall.Round(time.Second), pct(u.controller), pct(u.apiserver), pct(u.etcd), pct(u.harness), pct(u.others), pct(u.machine), runtime.NumCPU(), pct(u.steal))
 }

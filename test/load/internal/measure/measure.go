@@ -120,15 +120,8 @@ func ReadProc(pid int) (Proc, error) {
 
 // MachineBusy is the CPU time every core of the machine spent not idle, from /proc/stat.
 func MachineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
 	var busy int64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
+	for i, n := range cpuTimes() {
 		// user nice system idle iowait irq softirq steal (guest times are in user already)
 		if i == 3 || i == 4 || i >= 8 {
 			continue
@@ -136,6 +129,34 @@ func MachineBusy() time.Duration {
 		busy += n
 	}
 	return time.Duration(busy) * time.Second / clockTick
+}
+
+// MachineSteal is the time the hypervisor ran something else while this machine's
+// cores wanted to run (steal, from /proc/stat): on a shared host, the part of a run's
+// slowness no process of the run can be blamed for.
+func MachineSteal() time.Duration {
+	if t := cpuTimes(); len(t) > 7 {
+		return time.Duration(t[7]) * time.Second / clockTick
+	}
+	return 0
+}
+
+// cpuTimes are the fields of /proc/stat's line for all cores, in clock ticks.
+func cpuTimes() []int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return nil
+	}
+	out := make([]int64, len(f)-1)
+	for i, v := range f[1:] {
+		out[i], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return out
 }
 
 // FindPID returns the process whose command line contains every needle, or 0.

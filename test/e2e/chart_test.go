@@ -43,23 +43,14 @@ import (
 // Service's endpoint, which is all kube-apiserver needs to reach it.
 func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 	hostIP := nonLoopbackIPv4(t)
-	env := testenv.New(func(e *envtest.Environment) {
+	cfg, adminKubeconfig := startControlPlane(t, func(e *envtest.Environment) {
 		e.CRDDirectoryPaths, e.ErrorIfCRDPathMissing = nil, false
 		// Resolve a webhook Service to its endpoints, as a cluster without kube-proxy
 		// on the control plane needs; the endpoint is this process.
 		e.ControlPlane.GetAPIServer().Configure().Set("enable-aggregator-routing", "true")
 	})
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(testenv.StartError(err))
-	}
-	t.Cleanup(func() { _ = env.Stop() })
 	admin := kubernetes.NewForConfigOrDie(cfg)
 	dir := t.TempDir()
-	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := testenv.WriteKubeconfig(cfg, adminKubeconfig); err != nil {
-		t.Fatal(err)
-	}
 	kubectl := func(args ...string) (string, error) { return runKubectl(adminKubeconfig, "", args...) }
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -249,7 +240,7 @@ spec:
 		}
 		return nil
 	})
-	page := sink.page("checkout-down", 1)
+	page := sink.first("checkout-down", 1).body
 	ack := regexp.MustCompile(`"acknowledge":"([^"]+)"`).FindStringSubmatch(page)
 	if ack == nil || !strings.HasPrefix(ack[1], externalURL+"/api/v1/respond/") {
 		t.Fatalf("the page has no acknowledge link under %s:\n%s", externalURL, page)

@@ -23,17 +23,7 @@ import (
 // level 2 when it is due — never before, never twice, and level 1 is not repeated.
 // Then a graceful stop (SIGTERM releases the lease) hands over at once.
 func TestLeaderChangeNeitherLosesNorRepeats(t *testing.T) {
-	env := testenv.New()
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(testenv.StartError(err))
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := testenv.WriteKubeconfig(cfg, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	_, kubeconfig := startControlPlane(t)
 	kubectl := func(input string, args ...string) string {
 		t.Helper()
 		out, err := runKubectl(kubeconfig, input, args...)
@@ -129,7 +119,7 @@ spec:
 		}
 		return nil
 	})
-	at := sink.arrival(name, 2)
+	at := sink.first(name, 2).at
 	if at.Before(due) {
 		t.Errorf("level 2 arrived at %s, before it was due at %s", at.Format(time.RFC3339Nano), due.Format(time.RFC3339Nano))
 	}
@@ -229,41 +219,28 @@ func newDeliverySink(t *testing.T) *deliverySink {
 	return s
 }
 
-// count is how many pages of incident's level arrived (Triggered or Escalated).
-func (s *deliverySink) count(incident string, level int) int {
+// pages are the pages of incident's level (Triggered or Escalated), in arrival order.
+func (s *deliverySink) pages(incident string, level int) []delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
+	var out []delivery
 	for _, d := range s.deliveries {
 		if d.incident == incident && d.level == level && (d.event == "Triggered" || d.event == "Escalated") {
-			n++
+			out = append(out, d)
 		}
 	}
-	return n
+	return out
 }
 
-// page is the body of the first page of incident's level, or "".
-func (s *deliverySink) page(incident string, level int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, d := range s.deliveries {
-		if d.incident == incident && d.level == level && (d.event == "Triggered" || d.event == "Escalated") {
-			return d.body
-		}
-	}
-	return ""
-}
+// count is how many pages of incident's level arrived.
+func (s *deliverySink) count(incident string, level int) int { return len(s.pages(incident, level)) }
 
-// arrival is when the first page of incident's level arrived.
-func (s *deliverySink) arrival(incident string, level int) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, d := range s.deliveries {
-		if d.incident == incident && d.level == level && (d.event == "Triggered" || d.event == "Escalated") {
-			return d.at
-		}
+// first is the first page of incident's level; its body is "" when none arrived.
+func (s *deliverySink) first(incident string, level int) delivery {
+	if ps := s.pages(incident, level); len(ps) > 0 {
+		return ps[0]
 	}
-	return time.Time{}
+	return delivery{}
 }
 
 // duplicates are the delivery keys that arrived more than once.

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/klaxon-ops/klaxon/internal/testenv"
 )
 
@@ -126,6 +128,24 @@ func startKlaxon(t *testing.T, dir string, apiPort int) *instance {
 
 // stop sends Ctrl-C (SIGINT) and waits for klaxon and its control plane to exit.
 func (i *instance) stop() { stopProcess(i.t, i.cmd.Process, i.exited, syscall.SIGINT, "klaxon") }
+
+// startControlPlane starts a kube-apiserver and etcd (envtest, with Klaxon's CRDs
+// unless an option says otherwise) for the test and writes an admin kubeconfig for
+// it, for the processes the test runs: klaxon, kubectl, make and helm.
+func startControlPlane(t *testing.T, opts ...testenv.Option) (*rest.Config, string) {
+	t.Helper()
+	env := testenv.New(opts...)
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(testenv.StartError(err))
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := testenv.WriteKubeconfig(cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, kubeconfig
+}
 
 // replica is a klaxon process run as a Deployment's pod would run it: a kubeconfig, its
 // flags, nothing embedded.

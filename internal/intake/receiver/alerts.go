@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -177,27 +178,12 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, *p
 // readAll reads r to its end into a buffer sized for a declared length: io.ReadAll
 // grows from 512 bytes, copying a batch of alerts several times over.
 func readAll(r io.Reader, declared int64) ([]byte, error) {
-	if declared <= 0 {
-		return io.ReadAll(r)
+	var buf bytes.Buffer
+	if declared > 0 {
+		buf.Grow(int(declared) + bytes.MinRead) // ReadFrom wants MinRead free to read the end
 	}
-	// One byte more than declared, so reading up to it finds the end without a grow.
-	buf := make([]byte, 0, declared+1)
-	for {
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-		if len(buf) == cap(buf) {
-			// More than declared: the server refuses that body anyway; let
-			// io.ReadAll's growth and the limit reader decide.
-			rest, err := io.ReadAll(r)
-			return append(buf, rest...), err
-		}
-	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // authenticate checks a request against the endpoint's Secret. A failure against a

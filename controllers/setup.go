@@ -46,6 +46,13 @@ type Options struct {
 	// IncidentWorkers is how many incidents are reconciled at once; DefaultIncidentWorkers
 	// when zero.
 	IncidentWorkers int
+	// IntakeQPS and IntakeBurst limit intake's own client to the API server, apart
+	// from the manager's that the reconcilers share. In an alert storm every sender
+	// waits on intake's creates; sharing one limiter with the reconciles of the
+	// incidents it opens would queue them behind those. Zero QPS for the manager's
+	// client.
+	IntakeQPS   float32
+	IntakeBurst int
 	// PostmortemCacheDir holds the local bare caches of the PostmortemRepositories'
 	// remotes, one directory each, reused across restarts; empty for a temporary
 	// directory removed at stop (each start then fetches the remotes again).

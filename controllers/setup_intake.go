@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -98,11 +99,31 @@ func maintenanceChanged() predicate.Funcs {
 // /api/v1/heartbeats/{namespace}/{heartbeat}. Call it before the manager starts; the
 // endpoints answer 503 until the manager's cache holds the incidents already open.
 func RegisterIntake(mgr ctrl.Manager, srv *server.Server, opts Options) (*receiver.Receiver, error) {
+	c, err := intakeClient(mgr, opts)
+	if err != nil {
+		return nil, err
+	}
 	r, err := receiver.New(mgr, receiver.Options{SystemNamespace: opts.SystemNamespace, Now: opts.Now,
-		Recorder: mgr.GetEventRecorder("klaxon-intake")})
+		Recorder: mgr.GetEventRecorder("klaxon-intake"), Client: c})
 	if err != nil {
 		return nil, fmt.Errorf("setting up alert intake: %w", err)
 	}
 	r.Register(srv)
 	return r, nil
+}
+
+// intakeClient is the client intake writes with: the manager's, or with
+// opts.IntakeQPS one of its own that reads from the manager's cache and writes
+// through its own rate limiter and connection.
+func intakeClient(mgr ctrl.Manager, opts Options) (client.Client, error) {
+	if opts.IntakeQPS <= 0 {
+		return mgr.GetClient(), nil
+	}
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = opts.IntakeQPS, opts.IntakeBurst
+	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Cache: &client.CacheOptions{Reader: mgr.GetCache()}})
+	if err != nil {
+		return nil, fmt.Errorf("building intake's client: %w", err)
+	}
+	return c, nil
 }

@@ -47,6 +47,8 @@ type config struct {
 	systemNamespace string
 	qps             float64
 	burst           int
+	intakeQPS       float64
+	intakeBurst     int
 	incidentWorkers int
 	webhookPort     int
 	webhookCertDir  string
@@ -68,6 +70,8 @@ func main() {
 	flag.StringVar(&cfg.systemNamespace, "system-namespace", klaxonv1.DefaultSystemNamespace, "the provider's namespace, whose policies and groups apply to every tenant")
 	flag.Float64Var(&cfg.qps, "kube-api-qps", 50, "steady queries per second to the Kubernetes API")
 	flag.IntVar(&cfg.burst, "kube-api-burst", 100, "burst of queries to the Kubernetes API")
+	flag.Float64Var(&cfg.intakeQPS, "intake-kube-api-qps", 100, "steady queries per second to the Kubernetes API from alert intake and heartbeats, apart from the reconcilers' --kube-api-qps")
+	flag.IntVar(&cfg.intakeBurst, "intake-kube-api-burst", 200, "burst of queries to the Kubernetes API from alert intake and heartbeats")
 	flag.IntVar(&cfg.incidentWorkers, "incident-workers", controllers.DefaultIncidentWorkers, "incidents reconciled at once (each mostly waits on the API server or a receiver)")
 	flag.IntVar(&cfg.webhookPort, "webhook-port", 9443, "port the admission webhook server listens on (every replica serves it)")
 	flag.StringVar(&cfg.webhookCertDir, "webhook-cert-dir", "", "directory with the webhook serving certificate (tls.crt, tls.key); controller-runtime's default when empty")
@@ -169,7 +173,8 @@ func run(ctx context.Context, cfg config) error {
 		external = "http://localhost" + cfg.httpAddr[strings.LastIndex(cfg.httpAddr, ":"):]
 	}
 	opts := controllers.Options{SystemNamespace: cfg.systemNamespace, Engine: engine,
-		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}, PostmortemCacheDir: cfg.postmortemCache, IncidentWorkers: cfg.incidentWorkers}
+		Notify: dispatch.Options{BaseURL: external, LinkKeys: linkKeys}, PostmortemCacheDir: cfg.postmortemCache, IncidentWorkers: cfg.incidentWorkers,
+		IntakeQPS: float32(cfg.intakeQPS), IntakeBurst: cfg.intakeBurst}
 	if local != nil {
 		local.httpURL = external
 	}

@@ -83,7 +83,8 @@ func TestDeployInstallsAWorkingKlaxon(t *testing.T) {
 	}
 	args := pod.Containers[0].Args
 	for _, want := range []string{"--leader-elect", "--system-namespace=klaxon-system", "--leader-election-namespace=klaxon-system",
-		"--kube-api-qps=50", "--kube-api-burst=100", "--external-url=" + externalURL} {
+		"--kube-api-qps=50", "--kube-api-burst=100",
+		"--intake-kube-api-qps=100", "--intake-kube-api-burst=200", "--external-url=" + externalURL} {
 		if !slices.Contains(args, want) {
 			t.Errorf("the manager's arguments %q lack %s", args, want)
 		}

@@ -57,6 +57,9 @@ type Options struct {
 	// duplicates across many incidents never takes the API server's capacity from
 	// new incidents. DefaultFlushWritesPerSecond when zero.
 	FlushWritesPerSecond float64
+	// Client is what intake writes incidents with and reads cached objects from; the
+	// manager's when nil.
+	Client client.Client
 	// Recorder, when set, receives a Warning event on an AlertSource whose alerts the
 	// API server refuses (an admission policy, say).
 	Recorder events.EventRecorder
@@ -66,7 +69,7 @@ type Options struct {
 
 // Receiver serves the intake endpoints.
 type Receiver struct {
-	c         client.Client // the manager's: cached reads, writes
+	c         client.Client // cached reads, writes (Options.Client)
 	reader    client.Reader // uncached: Secrets, and what the cache has not seen yet
 	index     *index
 	synced    func() bool
@@ -113,7 +116,10 @@ func New(mgr ctrl.Manager, opts Options) (*Receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexing incidents by alert group: %w", err)
 	}
-	c, reader := mgr.GetClient(), mgr.GetAPIReader()
+	c, reader := opts.Client, mgr.GetAPIReader()
+	if c == nil {
+		c = mgr.GetClient()
+	}
 	st := newStore(c, reader, idx)
 	r := &Receiver{
 		c: c, reader: reader, index: idx, synced: reg.HasSynced,

@@ -38,6 +38,8 @@ func runController(args []string) error {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the API server")
 	qps := fs.Float64("kube-api-qps", 50, "as klaxon's --kube-api-qps")
 	burst := fs.Int("kube-api-burst", 100, "as klaxon's --kube-api-burst")
+	intakeQPS := fs.Float64("intake-kube-api-qps", 100, "as klaxon's --intake-kube-api-qps")
+	intakeBurst := fs.Int("intake-kube-api-burst", 200, "as klaxon's --intake-kube-api-burst")
 	httpAddr := fs.String("http-bind-address", "127.0.0.1:8090", "as klaxon's --http-bind-address")
 	metricsAddr := fs.String("metrics-bind-address", "0", "metrics endpoint")
 	pprofAddr := fs.String("pprof-bind-address", "", "net/http/pprof endpoint; empty for none")
@@ -70,7 +72,8 @@ func runController(args []string) error {
 		return fmt.Errorf("loading the built-in policies: %w", err)
 	}
 	opts := controllers.Options{SystemNamespace: klaxonv1.DefaultSystemNamespace, Engine: engine,
-		Notify: dispatch.Options{BaseURL: "http://klaxon.load.test"}}
+		Notify:    dispatch.Options{BaseURL: "http://klaxon.load.test"},
+		IntakeQPS: float32(*intakeQPS), IntakeBurst: *intakeBurst}
 	if !*intakeOnly {
 		if err := controllers.SetupWithManager(mgr, opts); err != nil {
 			return err
@@ -119,6 +122,7 @@ func startController(h *harness) (*controllerProc, error) {
 	}
 	child, err := measure.StartChild(filepath.Join(h.out, "controller.log"), controllerRole, "-kubeconfig", h.kubeconfig,
 		"-kube-api-qps", fmt.Sprint(h.opts.qps.qps), "-kube-api-burst", fmt.Sprint(h.opts.qps.burst),
+		"-intake-kube-api-qps", fmt.Sprint(h.opts.intakeQPS.qps), "-intake-kube-api-burst", fmt.Sprint(h.opts.intakeQPS.burst),
 		"-http-bind-address", httpAddr, fmt.Sprintf("-intake-only=%t", h.opts.intakeOnly))
 	if err != nil {
 		return nil, fmt.Errorf("the controller: %w", err)

@@ -28,6 +28,7 @@ type ingestResult struct {
 	machine                     time.Duration // every core's, everyone's
 	steal                       time.Duration // the hypervisor's, given to other machines
 	notified                    int           // groups the peer paged or notified at the sink
+	lastNotified                time.Duration // from the stream's start to the last of them
 	groups                      int
 	writes                      []measure.ResourceCount // kube-apiserver's, over Klaxon's run
 	intakeWrites                map[string]float64      // Klaxon's intake's own incident writes, by operation
@@ -107,6 +108,11 @@ func (h *harness) ingest(ctx context.Context, t *target, s *stream) (*ingestResu
 	}
 	waitUntil(ctx, time.Minute, func() bool { return h.sink.seen(t.peer, s.groups) >= len(s.groups) })
 	r.notified = h.sink.seen(t.peer, s.groups)
+	for _, g := range s.groups {
+		if at, ok := h.sink.arrived(t.peer, g); ok {
+			r.lastNotified = max(r.lastNotified, at.Sub(start))
+		}
+	}
 	return r, nil
 }
 

@@ -16,6 +16,7 @@ type options struct {
 	intakeOnly   bool // the controller without its reconcilers: intake's own ceiling
 	perGroup     bool // Klaxon's requests each carry one alert group's alerts
 	qps          qpsSetting
+	intakeQPS    qpsSetting
 	profile      time.Duration // CPU profiles of Klaxon and kube-apiserver from the start of Klaxon's stream; 0 for none
 
 	// The ingest phase: one stream of Alertmanager batches, as fast as it is taken.
@@ -39,7 +40,8 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.alertmanager, "alertmanager", "", "Alertmanager v0.28.1 binary; built by hack/install-alertmanager.sh when empty")
 	fs.BoolVar(&o.skipAM, "skip-alertmanager", false, "measure Klaxon only")
 	fs.BoolVar(&o.intakeOnly, "intake-only", false, "run Klaxon's intake without its reconcilers (nothing triages, escalates or pages; no first-page phase): what intake takes when the API server is not also busy with the incidents it opens. A diagnosis, not the issue's measurement")
-	qps := fs.String("kube-api-qps", "500/1000", "controller --kube-api-qps/--kube-api-burst (opening hundreds of incidents a second needs more than klaxon's default 50/100)")
+	qps := fs.String("kube-api-qps", "500/1000", "controller --kube-api-qps/--kube-api-burst, the reconcilers' (opening hundreds of incidents a second needs more than klaxon's default 50/100)")
+	intakeQPS := fs.String("intake-kube-api-qps", "500/1000", "controller --intake-kube-api-qps/--intake-kube-api-burst, intake's own")
 	fs.DurationVar(&o.profile, "profile", 0, "write CPU profiles of the controller and kube-apiserver over this long from the start of Klaxon's ingest stream to -out (klaxon-ingest.pprof, apiserver-ingest.pprof); 0 for none")
 	fs.IntVar(&o.alerts, "alerts", 100000, "ingest: alerts in the stream")
 	fs.IntVar(&o.batch, "batch", 50, "ingest: alerts per request")
@@ -59,6 +61,9 @@ func parseOptions(args []string) (options, error) {
 		return o, err
 	}
 	o.qps = s
+	if o.intakeQPS, err = parseSetting(*intakeQPS); err != nil {
+		return o, err
+	}
 	newAlerts := int(float64(o.alerts) * (1 - o.duplicates))
 	switch {
 	case o.alerts < 1 || o.batch < 1 || o.senders < 1:
@@ -80,7 +85,7 @@ func parseOptions(args []string) (options, error) {
 	return o, nil
 }
 
-// qpsSetting is the controller's client limits.
+// qpsSetting is a client's limits.
 type qpsSetting struct {
 	qps   float64
 	burst int

@@ -27,8 +27,8 @@ func printHeader(w io.Writer, o options) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(w, "klaxon intake load harness — %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "command: %s\n", strings.Join(append([]string{"go run ./test/load/intake"}, os.Args[1:]...), " "))
-	fmt.Fprintf(w, "machine: %d cores, load average %s; %s, kube-apiserver %s (etcd without fsync); controller --kube-api-qps/burst %s; targets from %s\n",
-		runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version(), testenv.K8sVersion, o.qps, targetsReference)
+	fmt.Fprintf(w, "machine: %d cores, load average %s; %s, kube-apiserver %s (etcd without fsync); controller --kube-api-qps/burst %s, --intake-kube-api-qps/burst %s; targets from %s\n",
+		runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version(), testenv.K8sVersion, o.qps, o.intakeQPS, targetsReference)
 }
 
 func verdict(ok bool) string {
@@ -100,6 +100,7 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	}
 	t.row("VmRSS max", measure.MiB(k.rssMax), measure.MiB(a.rssMax), ratio(float64(k.rssMax), float64(a.rssMax)))
 	t.row("new groups paged/notified", fmt.Sprintf("%d/%d", k.notified, k.groups), fmt.Sprintf("%d/%d", a.notified, a.groups), "")
+	t.row("the last of them, after the start", measure.MS(k.lastNotified), measure.MS(a.lastNotified), ratio(float64(k.lastNotified), float64(a.lastNotified)))
 	t.flush()
 	for _, e := range append(k.errors, a.errors...) {
 		fmt.Fprintf(w, "  error: %s\n", e)

@@ -33,17 +33,21 @@ func testDecision(point, id string) incident.Decision {
 		Input: []byte(`{"tenant":"t"}`), Output: map[string]string{"severity": "SEV2"}}
 }
 
-// decisionExists reports whether the IncidentDecision of decision id exists.
+// decisionExists reports whether an IncidentDecision of inc holds decision id.
 func decisionExists(g Gomega, inc *klaxonv1.Incident, id string) bool {
-	var obj klaxonv1.IncidentDecision
-	err := directClient.Get(context.Background(), client.ObjectKey{Namespace: inc.Namespace, Name: inc.Name + "-" + id}, &obj)
-	if apierrors.IsNotFound(err) {
-		return false
+	var list klaxonv1.IncidentDecisionList
+	g.Expect(directClient.List(context.Background(), &list, client.InNamespace(inc.Namespace),
+		client.MatchingLabels{klaxonv1.LabelIncident: incident.LabelValue(inc.Name)})).To(Succeed())
+	for _, rec := range list.Items {
+		for _, d := range rec.Spec.Decisions {
+			if d.ID == id {
+				g.Expect(rec.OwnerReferences).To(HaveLen(1))
+				g.Expect(rec.OwnerReferences[0].UID).To(Equal(inc.UID))
+				return true
+			}
+		}
 	}
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(obj.OwnerReferences).To(HaveLen(1))
-	g.Expect(obj.OwnerReferences[0].UID).To(Equal(inc.UID))
-	return true
+	return false
 }
 
 // A status write that loses to another writer leaves no decision behind that
@@ -89,8 +93,8 @@ func TestCommitLeavesNoDecisionWhenStatusConflicts(t *testing.T) {
 	g.Expect(fresh.Status.PendingDecisions).To(BeEmpty())
 }
 
-// refusingClient refuses to create the IncidentDecisions of the ids in refuse, as
-// many times as each says, with a 503.
+// refusingClient refuses to create the IncidentDecisions whose record ids
+// (incident.RecordID) are in refuse, as many times as each says, with a 503.
 func refusingClient(g Gomega, refuse map[string]int) (client.Client, map[string]int) {
 	base, err := client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -100,9 +104,10 @@ func refusingClient(g Gomega, refuse map[string]int) (client.Client, map[string]
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if d, ok := obj.(*klaxonv1.IncidentDecision); ok {
 				mu.Lock()
-				refused := refusals[d.Spec.ID] < refuse[d.Spec.ID]
+				id := incident.RecordID(d.Spec)
+				refused := refusals[id] < refuse[id]
 				if refused {
-					refusals[d.Spec.ID]++
+					refusals[id]++
 				}
 				mu.Unlock()
 				if refused {
@@ -120,8 +125,10 @@ func pendingIDs(g Gomega, inc *klaxonv1.Incident) []string {
 	g.Expect(err).NotTo(HaveOccurred())
 	var ids []string
 	for _, s := range specs {
-		g.Expect(string(s.Input)).To(Equal(`{"tenant":"t"}`), "the record keeps the input")
-		ids = append(ids, s.ID)
+		for _, d := range s.Decisions {
+			g.Expect(string(d.Input)).To(Equal(`{"tenant":"t"}`), "the record keeps the input")
+			ids = append(ids, d.ID)
+		}
 	}
 	return ids
 }
@@ -135,22 +142,29 @@ func TestCommitKeepsRefusedDecisionInStatus(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	inc := directIncident(g, ns, "refused")
+	// Three reconciles' records: the first stored at once, the second refused
+	// twice, the third always.
 	flaky, refusals := refusingClient(g, map[string]int{"r-escalation": 2, "r-never": 1000})
 	recorder := events.NewFakeRecorder(10)
 	r := &IncidentReconciler{Client: flaky, Recorder: recorder}
 
-	orig := inc.DeepCopy()
-	decisions := []incident.Decision{testDecision("triage", "r-triage"), testDecision("escalation", "r-escalation"),
-		testDecision("notify", "r-never")}
-	for _, d := range decisions {
-		incident.AppendDecision(&inc.Status, d)
-	}
-	_, err := r.commit(ctx, inc, orig, decisions, false)
-	g.Expect(err).NotTo(HaveOccurred())
 	var stored klaxonv1.Incident
+	for _, decisions := range [][]incident.Decision{
+		{testDecision("triage", "r-triage")},
+		{testDecision("escalation", "r-escalation"), testDecision("notify", "r-notify")},
+		{testDecision("notify", "r-never")},
+	} {
+		g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
+		orig := stored.DeepCopy()
+		for _, d := range decisions {
+			incident.AppendDecision(&stored.Status, d)
+		}
+		_, err := r.commit(ctx, &stored, orig, decisions, false)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
-	g.Expect(stored.Status.Decisions).To(HaveLen(3), "status is written whatever happens to the decisions")
-	g.Expect(pendingIDs(g, &stored)).To(ConsistOf("r-escalation", "r-never"))
+	g.Expect(stored.Status.Decisions).To(HaveLen(4), "status is written whatever happens to the decisions")
+	g.Expect(pendingIDs(g, &stored)).To(ConsistOf("r-escalation", "r-notify", "r-never"))
 	g.Expect(decisionExists(g, inc, "r-triage")).To(BeTrue())
 	g.Expect(recorder.Events).To(HaveLen(2))
 	g.Expect(<-recorder.Events).To(HavePrefix("Warning DecisionNotStored"))
@@ -164,6 +178,7 @@ func TestCommitKeepsRefusedDecisionInStatus(t *testing.T) {
 	}
 	g.Expect(refusals["r-escalation"]).To(Equal(2))
 	g.Expect(decisionExists(g, inc, "r-escalation")).To(BeTrue(), "stored on a retry")
+	g.Expect(decisionExists(g, inc, "r-notify")).To(BeTrue(), "stored with the escalation decision taken with it")
 	g.Expect(decisionExists(g, inc, "r-never")).To(BeFalse())
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())
 	g.Expect(pendingIDs(g, &stored)).To(ConsistOf("r-never"))
@@ -173,6 +188,7 @@ func TestCommitKeepsRefusedDecisionInStatus(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(inputs).To(HaveKey("r-never"))
 	g.Expect(inputs).To(HaveKey("r-escalation"))
+	g.Expect(inputs).To(HaveKey("r-notify"))
 	g.Expect(inputs).To(HaveKey("r-triage"))
 }
 
@@ -193,7 +209,8 @@ func TestCommitWritesDecisionsAheadOfAPage(t *testing.T) {
 	}
 	toStore, err := r.commit(ctx, inc, orig, decisions, true)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(toStore).To(HaveLen(2))
+	g.Expect(toStore).To(HaveLen(1), "the decisions taken together are one record")
+	g.Expect(toStore[0].Decisions).To(HaveLen(2))
 	g.Expect(decisionExists(g, inc, "a-triage")).To(BeFalse(), "nothing but the status is written before the page")
 	var stored klaxonv1.Incident
 	g.Expect(directClient.Get(ctx, client.ObjectKeyFromObject(inc), &stored)).To(Succeed())

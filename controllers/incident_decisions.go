@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,8 @@ func (r *IncidentReconciler) createDecision(ctx context.Context, obj *klaxonv1.I
 }
 
 // storeRecords creates the IncidentDecisions of specs, all at once. It returns the
-// ids of those that exist now, and which of them this call created.
+// record ids (incident.RecordID) of those that exist now, and which of them this call
+// created.
 func (r *IncidentReconciler) storeRecords(ctx context.Context, inc *klaxonv1.Incident, specs []klaxonv1.IncidentDecisionSpec) (stored map[string]bool, created []*klaxonv1.IncidentDecision) {
 	objs := make([]*klaxonv1.IncidentDecision, len(specs))
 	made := make([]bool, len(specs))
@@ -61,13 +63,14 @@ func (r *IncidentReconciler) storeRecords(ctx context.Context, inc *klaxonv1.Inc
 	wg.Wait()
 	stored = map[string]bool{}
 	for i, spec := range specs {
+		id := incident.RecordID(spec)
 		if errs[i] != nil {
-			log.FromContext(ctx).Error(errs[i], "decision record not stored; status keeps it until it is", "decision", spec.ID)
+			log.FromContext(ctx).Error(errs[i], "decision record not stored; status keeps it until it is", "record", id)
 			r.Recorder.Eventf(inc, nil, corev1.EventTypeWarning, "DecisionNotStored", "Decide",
-				"the record of %s decision %s is kept in status.pendingDecisions until it can be stored: %v", spec.Point, spec.ID, errs[i])
+				"the record of decisions %s is kept in status.pendingDecisions until it can be stored: %v", decisionList(spec), errs[i])
 			continue
 		}
-		stored[spec.ID] = true
+		stored[id] = true
 		if made[i] {
 			created = append(created, objs[i])
 		}
@@ -101,7 +104,7 @@ func (r *IncidentReconciler) unstored(ctx context.Context, inc *klaxonv1.Inciden
 	}
 	var rest []klaxonv1.IncidentDecisionSpec
 	for _, s := range specs {
-		if !r.recent.has(s.ID) {
+		if !r.recent.has(incident.RecordID(s)) {
 			rest = append(rest, s)
 		}
 	}
@@ -167,11 +170,9 @@ func (r *IncidentReconciler) commit(ctx context.Context, inc, orig *klaxonv1.Inc
 	if len(decisions) == 0 {
 		return nil, writeStatus(ctx, r.Client, inc, orig, true)
 	}
-	specs := make([]klaxonv1.IncidentDecisionSpec, len(decisions))
-	for i, d := range decisions {
-		if specs[i], err = incident.DecisionSpec(inc, d); err != nil {
-			return nil, err
-		}
+	specs, err := incident.DecisionRecords(inc, decisions)
+	if err != nil {
+		return nil, err
 	}
 	earlier, err := incident.Pending(&inc.Status)
 	if err != nil {
@@ -212,4 +213,13 @@ func (r *IncidentReconciler) unstore(ctx context.Context, objs []*klaxonv1.Incid
 			log.FromContext(ctx).Error(err, "removing a decision its status write lost", "decision", obj.Name)
 		}
 	}
+}
+
+// decisionList names a record's decisions for a message: "triage a, escalation b".
+func decisionList(spec klaxonv1.IncidentDecisionSpec) string {
+	parts := make([]string, len(spec.Decisions))
+	for i, d := range spec.Decisions {
+		parts[i] = d.Point + " " + d.ID
+	}
+	return strings.Join(parts, ", ")
 }

@@ -75,10 +75,11 @@ runbooks := ["first-response"]
 	var decisions klaxonv1.IncidentDecisionList
 	g.Expect(k8sClient.List(ctx, &decisions, client.InNamespace(tenant))).To(Succeed())
 	g.Expect(decisions.Items).To(HaveLen(1))
-	d := decisions.Items[0]
-	g.Expect(d.Spec.ID).To(Equal(got.Status.Decisions[0].ID))
-	g.Expect(string(d.Spec.Input)).To(ContainSubstring(`"suspicious logins"`))
-	g.Expect(d.OwnerReferences[0].UID).To(Equal(got.UID))
+	rec := decisions.Items[0]
+	g.Expect(rec.Spec.Decisions).To(HaveLen(1))
+	g.Expect(rec.Spec.Decisions[0].ID).To(Equal(got.Status.Decisions[0].ID))
+	g.Expect(string(rec.Spec.Decisions[0].Input)).To(ContainSubstring(`"suspicious logins"`))
+	g.Expect(rec.OwnerReferences[0].UID).To(Equal(got.UID))
 
 	breach := &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "breach", Namespace: tenant},
 		Spec: klaxonv1.IncidentSpec{Title: "customer export found online", Category: "data-breach", Severity: klaxonv1.SEV3}}

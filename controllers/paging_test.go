@@ -113,9 +113,11 @@ func TestEscalationClimbsAndStops(t *testing.T) {
 	var decisions klaxonv1.IncidentDecisionList
 	g.Expect(k8sClient.List(context.Background(), &decisions, client.InNamespace(ns))).To(Succeed())
 	var inputs []string
-	for _, d := range decisions.Items {
-		if d.Spec.Point == "escalation" {
-			inputs = append(inputs, string(d.Spec.Input))
+	for _, rec := range decisions.Items {
+		for _, d := range rec.Spec.Decisions {
+			if d.Point == "escalation" {
+				inputs = append(inputs, string(d.Input))
+			}
 		}
 	}
 	g.Expect(inputs).To(HaveLen(1))

@@ -492,7 +492,7 @@ func (r *PostmortemReconciler) decisionInputs(ctx context.Context, inc *klaxonv1
 		if d.Spec.Incident != inc.Name || !metav1.IsControlledBy(d, inc) {
 			continue
 		}
-		out[d.Spec.ID] = json.RawMessage(d.Spec.Input)
+		addInputs(out, d.Spec)
 	}
 	// Records not stored as objects yet are in status, written ahead.
 	pending, err := incident.Pending(&inc.Status)
@@ -500,9 +500,16 @@ func (r *PostmortemReconciler) decisionInputs(ctx context.Context, inc *klaxonv1
 		return nil, fmt.Errorf("the decisions of %s/%s: %w", inc.Namespace, inc.Name, err)
 	}
 	for _, spec := range pending {
-		out[spec.ID] = json.RawMessage(spec.Input)
+		addInputs(out, spec)
 	}
 	return out, nil
+}
+
+// addInputs adds the inputs of a record's decisions to out, by decision id.
+func addInputs(out map[string]json.RawMessage, spec klaxonv1.IncidentDecisionSpec) {
+	for _, d := range spec.Decisions {
+		out[d.ID] = json.RawMessage(d.Input)
+	}
 }
 
 // policyRedaction asks the tenant's redact policy what else to mask. Its now is the

@@ -377,8 +377,10 @@ func TestRunbookClaimsBeforeActing(t *testing.T) {
 	var decisions klaxonv1.IncidentDecisionList
 	g.Expect(directClient.List(ctx, &decisions, client.InNamespace(ns))).To(Succeed())
 	g.Expect(decisions.Items).NotTo(BeEmpty())
-	for _, d := range decisions.Items {
-		g.Expect(referred).To(HaveKey(d.Spec.ID), "decision %s is referred to by no status", d.Name)
+	for _, rec := range decisions.Items {
+		for _, d := range rec.Spec.Decisions {
+			g.Expect(referred).To(HaveKey(d.ID), "decision %s in %s is referred to by no status", d.ID, rec.Name)
+		}
 	}
 }
 

@@ -778,7 +778,8 @@ type IncidentStatus struct {
 	Decisions []DecisionRecord `json:"decisions,omitempty"`
 
 	// PendingDecisions are the records (IncidentDecision specs, as gzip-compressed
-	// JSON) of decisions whose IncidentDecision objects are not stored yet. A page
+	// JSON, each the decisions one reconcile took) whose IncidentDecision objects are
+	// not stored yet. A page
 	// goes out after the one status write that claims it, and the records of the
 	// decisions behind it are written ahead in that same write; the controller
 	// stores them as objects right after and clears them here. A crash in between,

@@ -8,7 +8,7 @@ import (
 // A decision's input is written as a JSON string, and read back either from that or
 // from the object form of records written before it was a string.
 func TestJSONTextReadsBothForms(t *testing.T) {
-	in := IncidentDecisionSpec{Incident: "i", Point: "triage", ID: "a", Input: `{"tenant":"t","now":"x"}`}
+	in := PolicyDecision{Point: "triage", ID: "a", Input: `{"tenant":"t","now":"x"}`}
 	raw, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +20,7 @@ func TestJSONTextReadsBothForms(t *testing.T) {
 	if _, ok := wire["input"].(string); !ok {
 		t.Fatalf("input is written as %T, want a string: %s", wire["input"], raw)
 	}
-	var back IncidentDecisionSpec
+	var back PolicyDecision
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -28,8 +28,8 @@ func TestJSONTextReadsBothForms(t *testing.T) {
 		t.Fatalf("string form read back as %q, want %q", back.Input, in.Input)
 	}
 
-	var old IncidentDecisionSpec
-	if err := json.Unmarshal([]byte(`{"incident":"i","point":"triage","id":"a","input":{"tenant":"t"}}`), &old); err != nil {
+	var old PolicyDecision
+	if err := json.Unmarshal([]byte(`{"point":"triage","id":"a","input":{"tenant":"t"}}`), &old); err != nil {
 		t.Fatal(err)
 	}
 	if old.Input != `{"tenant":"t"}` {

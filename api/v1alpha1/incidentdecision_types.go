@@ -7,8 +7,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// IncidentDecisionSpec is one policy decision taken for an incident, with its input,
-// so the post-mortem record can hold it and a changed policy can be replayed against it.
+// IncidentDecisionSpec records the policy decisions one reconcile took for an
+// incident, each with its input, so the post-mortem record can hold them and a changed
+// policy can be replayed against them. One object for the decisions taken together
+// (triage, escalation and notify, say) costs the API server one write instead of one
+// for each.
 type IncidentDecisionSpec struct {
 	// Incident is the name of the incident decided about.
 	// +required
@@ -16,6 +19,16 @@ type IncidentDecisionSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	Incident string `json:"incident"`
 
+	// Decisions in the order they were taken.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Decisions []PolicyDecision `json:"decisions"`
+}
+
+// PolicyDecision is one decision at a decision point, with the input the policies saw.
+type PolicyDecision struct {
 	// Point is the decision point: triage, escalation, notify, actions, redact.
 	// +required
 	// +kubebuilder:validation:MaxLength=64
@@ -36,7 +49,7 @@ type IncidentDecisionSpec struct {
 	Summary string `json:"summary,omitempty"`
 
 	// Input the policies saw, as the JSON text they evaluated: replay it with
-	// `kubectl get incdec NAME -o jsonpath='{.spec.input}' | opa eval --stdin-input ...`.
+	// `kubectl get incdec NAME -o jsonpath='{.spec.decisions[?(@.id=="ID")].input}' | opa eval --stdin-input ...`.
 	// +required
 	Input JSONText `json:"input"`
 
@@ -58,13 +71,13 @@ type IncidentDecisionSpec struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// IncidentDecision records one policy decision about an incident with its input.
-// Owned by the incident.
+// IncidentDecision records the policy decisions one reconcile took about an incident,
+// with their inputs. Owned by the incident.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=incdec,categories=klaxon
 // +kubebuilder:printcolumn:name="Incident",type=string,JSONPath=`.spec.incident`
-// +kubebuilder:printcolumn:name="Point",type=string,JSONPath=`.spec.point`
-// +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.spec.summary`
+// +kubebuilder:printcolumn:name="Points",type=string,JSONPath=`.spec.decisions[*].point`
+// +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.spec.decisions[*].summary`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IncidentDecision struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -89,7 +102,7 @@ func init() {
 // JSONText is a JSON document kept as a string. The API server stores and serves it
 // as one value instead of decoding it into a tree of fields it would validate, copy,
 // encode and hold in its watch cache field by field: a decision's input is an
-// incident's worth of fields, and there are two or more records per incident.
+// incident's worth of fields, and a record holds one for each of its decisions.
 //
 // It also reads the object form that records written before it had.
 // +kubebuilder:validation:Type=string

@@ -3,6 +3,7 @@ package incident
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -28,30 +29,52 @@ type Decision struct {
 	Errors    []string
 }
 
-// DecisionSpec is the record of d that an IncidentDecision keeps: its input for the
-// post-mortem record and replay, and its outcome.
-func DecisionSpec(inc *klaxonv1.Incident, d Decision) (klaxonv1.IncidentDecisionSpec, error) {
-	spec := klaxonv1.IncidentDecisionSpec{
-		Incident: inc.Name, Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
-		Summary: truncate(d.Summary), Input: klaxonv1.JSONText(d.Input),
-		Fallback: d.Fallback, Errors: capStrings(d.Errors, 10, 512),
-	}
-	if d.Output != nil {
-		raw, err := json.Marshal(d.Output)
-		if err != nil {
-			return spec, fmt.Errorf("encoding the %s decision: %w", d.Point, err)
+// MaxRecordDecisions is the bound on the decisions one IncidentDecision holds (the
+// CRD's maxItems); a reconcile that took more is kept in several.
+const MaxRecordDecisions = 32
+
+// DecisionRecords are the records of decisions an IncidentDecision keeps, one for
+// the decisions taken together (more only beyond MaxRecordDecisions): their inputs
+// for the post-mortem record and replay, and their outcomes.
+func DecisionRecords(inc *klaxonv1.Incident, ds []Decision) ([]klaxonv1.IncidentDecisionSpec, error) {
+	var specs []klaxonv1.IncidentDecisionSpec
+	for chunk := range slices.Chunk(ds, MaxRecordDecisions) {
+		spec := klaxonv1.IncidentDecisionSpec{Incident: inc.Name}
+		for _, d := range chunk {
+			pd := klaxonv1.PolicyDecision{
+				Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
+				Summary: truncate(d.Summary), Input: klaxonv1.JSONText(d.Input),
+				Fallback: d.Fallback, Errors: capStrings(d.Errors, 10, 512),
+			}
+			if d.Output != nil {
+				raw, err := json.Marshal(d.Output)
+				if err != nil {
+					return nil, fmt.Errorf("encoding the %s decision: %w", d.Point, err)
+				}
+				pd.Output = &apiextensionsv1.JSON{Raw: raw}
+			}
+			spec.Decisions = append(spec.Decisions, pd)
 		}
-		spec.Output = &apiextensionsv1.JSON{Raw: raw}
+		specs = append(specs, spec)
 	}
-	return spec, nil
+	return specs, nil
 }
 
-// DecisionObject is the IncidentDecision that keeps a decision's record. Its name
-// derives from the decision id, so creating it again after a failed status write, or
-// from status.pendingDecisions after a crash, finds it instead of duplicating it.
+// RecordID identifies a record: the id of its first decision, which its object's
+// name derives from.
+func RecordID(spec klaxonv1.IncidentDecisionSpec) string {
+	if len(spec.Decisions) == 0 {
+		return ""
+	}
+	return spec.Decisions[0].ID
+}
+
+// DecisionObject is the IncidentDecision that keeps a record. Its name derives from
+// the record's first decision id, so creating it again after a failed status write,
+// or from status.pendingDecisions after a crash, finds it instead of duplicating it.
 func DecisionObject(inc *klaxonv1.Incident, spec klaxonv1.IncidentDecisionSpec) *klaxonv1.IncidentDecision {
 	obj := &klaxonv1.IncidentDecision{Spec: spec}
-	obj.Name = decisionName(inc.Name, spec.ID)
+	obj.Name = decisionName(inc.Name, RecordID(spec))
 	obj.Namespace = inc.Namespace
 	obj.Labels = map[string]string{klaxonv1.LabelIncident: LabelValue(inc.Name)}
 	return obj

@@ -74,11 +74,11 @@ func SetPending(st *klaxonv1.IncidentStatus, specs []klaxonv1.IncidentDecisionSp
 	return true, nil
 }
 
-// WithoutStored is specs without those whose ids are in stored.
+// WithoutStored is specs without those whose record ids (RecordID) are in stored.
 func WithoutStored(specs []klaxonv1.IncidentDecisionSpec, stored map[string]bool) []klaxonv1.IncidentDecisionSpec {
 	var out []klaxonv1.IncidentDecisionSpec
 	for _, s := range specs {
-		if !stored[s.ID] {
+		if !stored[RecordID(s)] {
 			out = append(out, s)
 		}
 	}

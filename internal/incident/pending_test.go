@@ -11,8 +11,10 @@ import (
 func TestPendingRoundTripAndBound(t *testing.T) {
 	var st klaxonv1.IncidentStatus
 	specs := []klaxonv1.IncidentDecisionSpec{
-		{Incident: "i", Point: "triage", ID: "a", Input: `{"tenant":"t","incident":{"spec":{"title":"x"}}}`},
-		{Incident: "i", Point: "escalation", ID: "b", Input: `{"tenant":"t"}`},
+		{Incident: "i", Decisions: []klaxonv1.PolicyDecision{
+			{Point: "triage", ID: "a", Input: `{"tenant":"t","incident":{"spec":{"title":"x"}}}`},
+			{Point: "notify", ID: "a2", Input: `{"tenant":"t"}`}}},
+		{Incident: "i", Decisions: []klaxonv1.PolicyDecision{{Point: "escalation", ID: "b", Input: `{"tenant":"t"}`}}},
 	}
 	fits, err := SetPending(&st, specs)
 	if err != nil || !fits {
@@ -22,10 +24,11 @@ func TestPendingRoundTripAndBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != "a" || got[0].Input != specs[0].Input || got[1].Point != "escalation" {
+	if len(got) != 2 || RecordID(got[0]) != "a" || len(got[0].Decisions) != 2 ||
+		got[0].Decisions[0].Input != specs[0].Decisions[0].Input || got[1].Decisions[0].Point != "escalation" {
 		t.Fatalf("Pending = %+v", got)
 	}
-	if rest := WithoutStored(got, map[string]bool{"a": true}); len(rest) != 1 || rest[0].ID != "b" {
+	if rest := WithoutStored(got, map[string]bool{"a": true}); len(rest) != 1 || RecordID(rest[0]) != "b" {
 		t.Fatalf("WithoutStored = %+v", rest)
 	}
 
@@ -33,7 +36,7 @@ func TestPendingRoundTripAndBound(t *testing.T) {
 	// as it was.
 	noise := make([]byte, MaxPending)
 	_, _ = rand.Read(noise)
-	big := []klaxonv1.IncidentDecisionSpec{{ID: "c", Input: klaxonv1.JSONText(`"` + hex.EncodeToString(noise) + `"`)}}
+	big := []klaxonv1.IncidentDecisionSpec{{Decisions: []klaxonv1.PolicyDecision{{ID: "c", Input: klaxonv1.JSONText(`"` + hex.EncodeToString(noise) + `"`)}}}}
 	before := string(st.PendingDecisions)
 	if fits, err := SetPending(&st, big); err != nil || fits {
 		t.Fatalf("SetPending of %d random bytes = %v, %v; want it refused", len(noise), fits, err)

@@ -22,7 +22,8 @@ type incidentCheck struct {
 	fingerprints int // distinct fingerprints in status (each group's few fit the bound)
 	distinct     int // distinct alerts the stream sent
 	countWait    time.Duration
-	decisions    int // IncidentDecisions of the ingest's incidents
+	records      int // IncidentDecisions of the ingest's incidents
+	decisions    int // the decisions they hold
 	orphans      int // of them, the ones status does not refer to: a decision taken again
 }
 
@@ -79,13 +80,16 @@ func (h *harness) checkIncidents(ctx context.Context, s *stream, sent int) (*inc
 			ingest[inc.Name] = true
 		}
 	}
-	for _, d := range decisions.Items {
-		if !ingest[d.Spec.Incident] {
+	for _, rec := range decisions.Items {
+		if !ingest[rec.Spec.Incident] {
 			continue
 		}
-		c.decisions++
-		if !referenced[d.Spec.Incident+"/"+d.Spec.ID] {
-			c.orphans++
+		c.records++
+		for _, d := range rec.Spec.Decisions {
+			c.decisions++
+			if !referenced[rec.Spec.Incident+"/"+d.ID] {
+				c.orphans++
+			}
 		}
 	}
 	for _, n := range byGroup {

@@ -118,8 +118,8 @@ func printIngest(w io.Writer, o options, k, a *ingestResult, chk *incidentCheck)
 	}
 	fmt.Fprintf(w, "  incident writes refused with a conflict (409), per 1,000 alerts: %.2f; GETs of an incident: %.2f; kube-apiserver's incident creates p50 %s, p99 %s\n",
 		k.conflicts*1000/float64(k.alerts), k.reads*1000/float64(k.alerts), measure.MS(k.createLatency[0]), measure.MS(k.createLatency[1]))
-	fmt.Fprintf(w, "  IncidentDecisions of these incidents: %d, of which %d not referred to by status (taken again after a status write lost a race)\n",
-		chk.decisions, chk.orphans)
+	fmt.Fprintf(w, "  IncidentDecisions of these incidents: %d holding %d decisions, of which %d not referred to by status (taken again after a status write lost a race)\n",
+		chk.records, chk.decisions, chk.orphans)
 	fmt.Fprintf(w, "  target >= %.0f alerts/s: %s; zero duplicate incidents: %s\n", targetRate, verdict(k.rate() >= targetRate && k.failed == 0),
 		verdict(chk.duplicates == 0 && chk.incidents > 0))
 }

@@ -406,6 +406,9 @@ func TestInstallManifestsCanRunTheManager(t *testing.T) {
 			if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
 				t.Errorf("the root file system is writable")
 			}
+			if !memoryLimitTold(c) {
+				t.Errorf("GOMEMLIMIT is not the container's limits.memory: the heap can outgrow the limit before it is collected (env %+v)", c.Env)
+			}
 			if d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && !slices.Contains(c.Args, "--leader-elect") {
 				t.Errorf("%d replicas without --leader-elect would all page", *d.Spec.Replicas)
 			}
@@ -527,4 +530,19 @@ func decodeManifests(t *testing.T, data []byte) []*unstructured.Unstructured {
 			objs = append(objs, &unstructured.Unstructured{Object: o})
 		}
 	}
+}
+
+// memoryLimitTold reports whether c's Go runtime is given the container's memory
+// limit (GOMEMLIMIT from limits.memory), and c has one.
+func memoryLimitTold(c corev1.Container) bool {
+	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+		return false
+	}
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil {
+			ref := e.ValueFrom.ResourceFieldRef
+			return ref.Resource == "limits.memory" && (ref.ContainerName == "" || ref.ContainerName == c.Name)
+		}
+	}
+	return false
 }

@@ -19,6 +19,11 @@ type IncidentDecisionSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	Incident string `json:"incident"`
 
+	// Summary of the decisions, "point: outcome" each, for `kubectl get incdec`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Summary string `json:"summary,omitempty"`
+
 	// Decisions in the order they were taken.
 	// +required
 	// +listType=atomic
@@ -76,15 +81,38 @@ type PolicyDecision struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=incdec,categories=klaxon
 // +kubebuilder:printcolumn:name="Incident",type=string,JSONPath=`.spec.incident`
-// +kubebuilder:printcolumn:name="Points",type=string,JSONPath=`.spec.decisions[*].point`
-// +kubebuilder:printcolumn:name="Summary",type=string,JSONPath=`.spec.decisions[*].summary`
+// +kubebuilder:printcolumn:name="Decisions",type=string,JSONPath=`.spec.summary`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IncidentDecision struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// Unknown fields are kept: records written before spec.decisions held their one
+	// decision's fields in spec itself, and IncidentDecisionSpec still reads them.
 	// +required
+	// +kubebuilder:pruning:PreserveUnknownFields
 	Spec IncidentDecisionSpec `json:"spec"`
+}
+
+// UnmarshalJSON reads a record, and one written before spec.decisions (its one
+// decision's fields in spec itself) as a record of that decision.
+func (s *IncidentDecisionSpec) UnmarshalJSON(b []byte) error {
+	type plain IncidentDecisionSpec
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if len(p.Decisions) == 0 {
+		var one PolicyDecision
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		if one.ID != "" {
+			p.Decisions = []PolicyDecision{one}
+		}
+	}
+	*s = IncidentDecisionSpec(p)
+	return nil
 }
 
 // IncidentDecisionList is a list of IncidentDecisions.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -40,7 +41,9 @@ func DecisionRecords(inc *klaxonv1.Incident, ds []Decision) ([]klaxonv1.Incident
 	var specs []klaxonv1.IncidentDecisionSpec
 	for chunk := range slices.Chunk(ds, MaxRecordDecisions) {
 		spec := klaxonv1.IncidentDecisionSpec{Incident: inc.Name}
+		parts := make([]string, 0, len(chunk))
 		for _, d := range chunk {
+			parts = append(parts, d.Point+": "+d.Summary)
 			pd := klaxonv1.PolicyDecision{
 				Point: d.Point, ID: d.ID, Time: metav1.NewTime(d.Time),
 				Summary: truncate(d.Summary), Input: klaxonv1.JSONText(d.Input),
@@ -55,6 +58,7 @@ func DecisionRecords(inc *klaxonv1.Incident, ds []Decision) ([]klaxonv1.Incident
 			}
 			spec.Decisions = append(spec.Decisions, pd)
 		}
+		spec.Summary = truncate(strings.Join(parts, "; "))
 		specs = append(specs, spec)
 	}
 	return specs, nil

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ func TestDecisionRecordsKeepDecisionsTakenTogether(t *testing.T) {
 	inc := &klaxonv1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "db-down", Namespace: "acme"}}
 	var ds []Decision
 	for i := range MaxRecordDecisions + 1 {
-		ds = append(ds, Decision{Point: "actions", ID: fmt.Sprintf("d%02d", i), Time: time.Unix(1700000000, 0),
+		ds = append(ds, Decision{Point: "actions", ID: fmt.Sprintf("d%02d", i), Time: time.Unix(1700000000, 0), Summary: "allow step " + strings.Repeat("x", 20),
 			Input: []byte(`{"tenant":"acme"}`), Output: map[string]bool{"allow": i%2 == 0}})
 	}
 	ds[0].Point = "triage"
@@ -27,6 +28,9 @@ func TestDecisionRecordsKeepDecisionsTakenTogether(t *testing.T) {
 	}
 	if len(specs) != 2 || len(specs[0].Decisions) != MaxRecordDecisions || len(specs[1].Decisions) != 1 {
 		t.Fatalf("got %d records, want %d decisions then 1", len(specs), MaxRecordDecisions)
+	}
+	if want := "triage: allow step xxxxxxxxxxxxxxxxxxxx; actions: allow"; !strings.HasPrefix(specs[0].Summary, want) || len(specs[0].Summary) > 512 {
+		t.Fatalf("summary %q, want it to start %q and fit 512 bytes", specs[0].Summary, want)
 	}
 	if RecordID(specs[0]) != "d00" || RecordID(specs[1]) != fmt.Sprintf("d%02d", MaxRecordDecisions) {
 		t.Fatalf("record ids %q, %q", RecordID(specs[0]), RecordID(specs[1]))

@@ -112,12 +112,12 @@ func RegisterIntake(mgr ctrl.Manager, srv *server.Server, opts Options) (*receiv
 	return r, nil
 }
 
-// intakeClient is the client intake writes with: the manager's, or with
-// opts.IntakeQPS one of its own that reads from the manager's cache and writes
-// through its own rate limiter and connection.
+// intakeClient is, with opts.IntakeQPS, a client of intake's own: it reads from the
+// manager's cache and writes through its own rate limiter and connection. Without,
+// it is nil, and intake writes with the manager's (receiver.Options.Client).
 func intakeClient(mgr ctrl.Manager, opts Options) (client.Client, error) {
 	if opts.IntakeQPS <= 0 {
-		return mgr.GetClient(), nil
+		return nil, nil
 	}
 	cfg := rest.CopyConfig(mgr.GetConfig())
 	cfg.QPS, cfg.Burst = opts.IntakeQPS, opts.IntakeBurst

@@ -69,9 +69,9 @@ func runSuite(m *testing.M) int {
 		panic(err)
 	}
 	env := testenv.New()
-	cfg, err := env.Start()
+	cfg, err := testenv.Start(env)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, testenv.StartError(err))
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() { _ = env.Stop() }()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real peers: git (with git-http-backend)
-# and gnupg for post-mortem repositories, openssh-server for git over ssh. Does
-# nothing when they are already there.
+# and gnupg for post-mortem repositories, openssh-server for git over ssh, and
+# util-linux's setpriv, with which internal/testenv starts kube-apiserver and etcd so
+# they die with their test. Does nothing when they are already there.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v git >/dev/null 2>&1 || need+=(git)
 [[ -x /usr/lib/git-core/git-http-backend ]] || need+=(git)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if ((${#need[@]} == 0)); then
   exit 0
 fi

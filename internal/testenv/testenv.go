@@ -65,7 +65,7 @@ func WebhookServer(env *envtest.Environment) webhook.Server {
 	return webhook.NewServer(webhook.Options{Host: o.LocalServingHost, Port: o.LocalServingPort, CertDir: o.LocalServingCertDir})
 }
 
-// StartError explains a failed start: usually the binaries are not built yet.
-func StartError(err error) error {
+// startError explains a failed start: usually the binaries are not built yet.
+func startError(err error) error {
 	return fmt.Errorf("starting kube-apiserver and etcd from %s (run hack/setup-envtest.sh): %w", AssetsDir(), err)
 }

@@ -50,8 +50,8 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 	fakePolicy.real = EnginePolicy{Engine: engine}
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, testenv.StartError(err))
+	if cfg, err = testenv.Start(env); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() { _ = env.Stop() }()

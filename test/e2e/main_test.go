@@ -135,9 +135,9 @@ func (i *instance) stop() { stopProcess(i.t, i.cmd.Process, i.exited, syscall.SI
 func startControlPlane(t *testing.T, opts ...testenv.Option) (*rest.Config, string) {
 	t.Helper()
 	env := testenv.New(opts...)
-	cfg, err := env.Start()
+	cfg, err := testenv.Start(env)
 	if err != nil {
-		t.Fatal(testenv.StartError(err))
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")

@@ -86,9 +86,9 @@ func run(m *testing.M) int {
 	_ = klaxonv1.AddToScheme(scheme)
 	clock.Set(time.Now())
 	env := testenv.New()
-	cfg, err := env.Start()
+	cfg, err := testenv.Start(env)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, testenv.StartError(err))
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() { _ = env.Stop() }()

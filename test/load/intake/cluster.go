@@ -47,9 +47,9 @@ type harness struct {
 // --unsafe-no-fsync) and the sink, and writes a kubeconfig for the controller child.
 func startHarness(opts options) (*harness, error) {
 	h := &harness{env: testenv.New(), out: opts.out, opts: opts}
-	cfg, err := h.env.Start()
+	cfg, err := testenv.Start(h.env)
 	if err != nil {
-		return nil, testenv.StartError(err)
+		return nil, err
 	}
 	h.cfg = cfg
 	h.apiserver = measure.FindPID("kube-apiserver", "--cert-dir="+h.env.ControlPlane.APIServer.CertDir)

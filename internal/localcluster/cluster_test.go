@@ -327,7 +327,7 @@ func TestParentGoneLeavesNoControlPlane(t *testing.T) {
 		_ = cmd.Wait()
 		deadline := time.Now().Add(stopTimeout)
 		for _, pid := range children {
-			for alive(pid) {
+			for testenv.Running(pid) {
 				if time.Now().After(deadline) {
 					t.Fatalf("%s: child %d still runs after its parent is gone", tc.name, pid)
 				}
@@ -352,18 +352,6 @@ func TestParentGoneLeavesNoControlPlane(t *testing.T) {
 			t.Errorf("after the parent was gone: %v", err)
 		}
 	}
-}
-
-// alive reports whether pid runs; a zombie, exited but not yet reaped by whoever
-// inherited it, does not.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesized command name.
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // TestHelperParent is the parent of TestParentGoneLeavesNoControlPlane; it does

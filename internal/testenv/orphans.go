@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -105,4 +106,16 @@ func killedWithParent(setpriv, binary string) (string, error) {
 		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
 	}
 	return path, nil
+}
+
+// Running reports whether a process runs: a zombie, dead but not reaped by its new
+// parent yet, does not. Tests use it to see that a child went with its parent.
+func Running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesized command name.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,36 +24,26 @@ func TestPanickedTestLeavesNoControlPlane(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPanics$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	out, err := cmd.CombinedOutput()
+	log := string(out)
+	if err == nil {
+		t.Fatalf("the helper did not panic:\n%s", log)
 	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var log []string
 	var children []int
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		log = append(log, lines.Text())
-		if f := strings.Fields(lines.Text()); len(f) > 1 && f[0] == "ready" {
+	for _, line := range strings.Split(log, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "ready" {
 			for _, pid := range f[1:] {
 				n, _ := strconv.Atoi(pid)
 				children = append(children, n)
 			}
 		}
 	}
-	_ = cmd.Wait()
 	if len(children) != 2 {
-		t.Fatalf("the helper did not report kube-apiserver and etcd:\n%s", strings.Join(log, "\n"))
-	}
-	if cmd.ProcessState.Success() {
-		t.Fatalf("the helper did not panic:\n%s", strings.Join(log, "\n"))
+		t.Fatalf("the helper did not report kube-apiserver and etcd:\n%s", log)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, pid := range children {
-		for alive(pid) {
+		for Running(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("process %d (%s) still runs after the test that started it panicked", pid, command(pid))
 			}
@@ -107,16 +96,4 @@ func command(pid int) string {
 		return ""
 	}
 	return strings.SplitN(string(b), "\x00", 2)[0]
-}
-
-// alive reports whether a process runs: a zombie, dead but not reaped by its new
-// parent yet, does not.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesized command name.
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

@@ -83,29 +83,34 @@ func killedWithParent(setpriv, binary string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
-	}
-	tmp, err := os.CreateTemp(dir, ".launcher-*")
-	if err != nil {
-		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
-	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	if _, err := tmp.WriteString(script); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := writeExecutable(dir, path, script); err != nil {
 		return "", fmt.Errorf("writing the launcher of %s: %w", binary, err)
 	}
 	return path, nil
+}
+
+// writeExecutable writes content to path through a temporary file in dir, renamed
+// into place, so no one runs it half-written.
+func writeExecutable(dir, path, content string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".launcher-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	_, err = tmp.WriteString(content)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // Running reports whether a process runs: a zombie, dead but not reaped by its new

@@ -76,7 +76,7 @@ func Start(env *envtest.Environment) (*rest.Config, error) {
 // returns its path. The script is named for what it runs and written atomically, so
 // test binaries running at once share one.
 func killedWithParent(setpriv, binary string) (string, error) {
-	script := fmt.Sprintf("#!/bin/sh\n# Started by internal/testenv: killed when the test process that started it is gone.\nexec %q --pdeathsig KILL -- %q \"$@\"\n", setpriv, binary)
+	script := fmt.Sprintf("#!/bin/sh\n# Started by internal/testenv: killed when the test process that started it is gone.\nexec %s --pdeathsig KILL -- %s \"$@\"\n", shellQuote(setpriv), shellQuote(binary))
 	sum := sha256.Sum256([]byte(script))
 	dir := filepath.Join(os.TempDir(), "klaxon-testenv")
 	path := filepath.Join(dir, filepath.Base(binary)+"-"+hex.EncodeToString(sum[:6]))
@@ -88,6 +88,10 @@ func killedWithParent(setpriv, binary string) (string, error) {
 	}
 	return path, nil
 }
+
+// shellQuote quotes s for sh: single quotes keep everything but a single quote, which
+// ends the quote, is escaped and starts it again.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // writeExecutable writes content to path through a temporary file in dir, renamed
 // into place, so no one runs it half-written.

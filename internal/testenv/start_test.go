@@ -97,3 +97,14 @@ func command(pid int) string {
 	}
 	return strings.SplitN(string(b), "\x00", 2)[0]
 }
+
+// A launcher names its binary by path; sh must read back exactly that path, whatever
+// a directory's name holds.
+func TestShellQuoteSurvivesSh(t *testing.T) {
+	for _, s := range []string{"/plain/path", `/it's "here"/$HOME/a\b`, "/with space/`x`"} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("sh read %q back as %q (%v)", s, out, err)
+		}
+	}
+}
